@@ -1,0 +1,153 @@
+"""The engine interface: what every OCR engine provides.
+
+An engine is one module with one ``Engine`` subclass.  Two sides use it:
+
+- the **supervisor** (coordinator) calls only the classmethods ``version``,
+  ``inventory`` and ``preflight``.  They must not load the native engine:
+  the supervisor never holds OCR state, and some engines (Aspose's .NET
+  runtime) break the processes forked after they are loaded.
+- a **worker** constructs exactly one instance, calls ``recognize`` per page
+  and ``free_resources`` when it recycles; after ``free_resources`` the
+  instance is dead and the worker builds a new one.
+
+Instances run single-threaded: N workers use N cores.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from batchocr.config import Settings
+    from batchocr.decoding import DecodedPage
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    confidence: float | None  # 0-100
+    bbox: tuple[int, int, int, int] | None  # x0, y0, x1, y1 in pixels
+
+
+@dataclass
+class Recognition:
+    """What an engine returns for one page."""
+
+    text: str
+    confidence: float | None  # mean word confidence 0-100, None when unknown
+    lines: list[TextLine] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # engine-specific record fields
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str  # file name as the engine knows it, e.g. "eng.traineddata"
+    path: str  # absolute path
+    size_bytes: int
+    kind: str = "model"  # e.g. "tessdata", "llm", "ocr-resource"
+
+
+@dataclass(frozen=True)
+class ModelInventory:
+    """The models an engine has on disk and the ones a run needs."""
+
+    engine: str
+    directory: str  # absolute; where required models are looked for
+    models: tuple[ModelFile, ...]
+    required: tuple[str, ...]  # names of ModelFile the run needs
+    extra_directories: tuple[str, ...] = ()  # other scanned roots (absolute)
+
+    def missing(self) -> list[str]:
+        present = {m.name for m in self.models}
+        return [name for name in self.required if name not in present]
+
+    def is_needed(self, model: ModelFile) -> bool:
+        return model.name in self.required
+
+    def to_json(self, old_prefix: str | None = None) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "directory": self.directory,
+            "extra_directories": list(self.extra_directories),
+            "required": list(self.required),
+            "missing": self.missing(),
+            "models": [
+                {
+                    **asdict(m),
+                    "needed": self.is_needed(m),
+                    "status": model_status(m, old_prefix),
+                }
+                for m in self.models
+            ],
+        }
+
+
+def model_status(model: ModelFile, old_prefix: str | None) -> str:
+    """``OLD`` models are the prunable ones: named with the configured prefix."""
+    if old_prefix and model.name.startswith(old_prefix):
+        return "OLD"
+    return "CURRENT"
+
+
+def scan_model_files(directory: str, suffixes: tuple[str, ...], kind: str) -> list[ModelFile]:
+    """Regular files directly in ``directory`` whose names end with a suffix.
+
+    Symlinks are listed but not followed out of the directory for their size.
+    A missing directory is an empty inventory, not an error: the model check
+    then names what is missing and where it looked.
+    """
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
+    found = []
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.name.endswith(suffixes):
+            continue
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        found.append(
+            ModelFile(
+                name=entry.name,
+                path=os.path.abspath(entry.path),
+                size_bytes=entry.stat(follow_symlinks=False).st_size,
+                kind=kind,
+            )
+        )
+    return found
+
+
+class Engine(ABC):
+    name: ClassVar[str]
+
+    # --- supervisor side: never loads the native engine ---------------------
+    @classmethod
+    @abstractmethod
+    def version(cls) -> str:
+        """Engine name and version for run.json, e.g. 'tesserocr 2.13.0 / tesseract 5.5.4'."""
+
+    @classmethod
+    @abstractmethod
+    def inventory(cls, settings: Settings) -> ModelInventory:
+        """The models on disk and the ones this run needs."""
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> None:
+        """Check the environment before any worker starts; raise ConfigError
+        (exit 2) with a message saying what is missing and how to fix it."""
+
+    # --- worker side ---------------------------------------------------------
+    @abstractmethod
+    def __init__(self, settings: Settings) -> None:
+        """Load models, single-threaded.  Runs in a worker."""
+
+    @abstractmethod
+    def recognize(self, page: DecodedPage) -> Recognition:
+        """Recognise one decoded page.  Raise on failure; the worker records it."""
+
+    @abstractmethod
+    def free_resources(self) -> None:
+        """Release native memory.  The instance is not used afterwards."""

