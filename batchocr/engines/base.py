@@ -15,6 +15,8 @@ Instances run single-threaded: N workers use N cores.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -95,8 +97,8 @@ def model_status(model: ModelFile, old_prefix: str | None) -> str:
 def scan_model_files(directory: str, suffixes: tuple[str, ...], kind: str) -> list[ModelFile]:
     """Regular files directly in ``directory`` whose names end with a suffix.
 
-    Symlinks are listed but not followed out of the directory for their size.
-    A missing directory is an empty inventory, not an error: the model check
+    A symlink to a file is listed as the link (its path and the link's own
+    size): nothing outside the directory is ever named.  A missing directory is an empty inventory, not an error: the model check
     then names what is missing and where it looked.
     """
     try:
@@ -107,7 +109,7 @@ def scan_model_files(directory: str, suffixes: tuple[str, ...], kind: str) -> li
     for entry in entries:
         if entry.name.startswith(".") or not entry.name.endswith(suffixes):
             continue
-        if not entry.is_file(follow_symlinks=False):
+        if not entry.is_file():  # follows links: skips directories and broken links
             continue
         found.append(
             ModelFile(
@@ -118,6 +120,17 @@ def scan_model_files(directory: str, suffixes: tuple[str, ...], kind: str) -> li
             )
         )
     return found
+
+
+def release_heap() -> None:
+    """Hand freed heap back to the OS: glibc keeps it mapped otherwise, and
+    RSS would not show what ``free_resources`` released."""
+    libc = ctypes.util.find_library("c")
+    if libc:
+        try:
+            ctypes.CDLL(libc).malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 class Engine(ABC):
@@ -133,6 +146,11 @@ class Engine(ABC):
     @abstractmethod
     def inventory(cls, settings: Settings) -> ModelInventory:
         """The models on disk and the ones this run needs."""
+
+    @classmethod
+    def install_hint(cls, missing: list[str], inventory: ModelInventory) -> str:
+        """How to provide missing models (shown by the model check)."""
+        return f"put them in {inventory.directory}"
 
     @classmethod
     def preflight(cls, settings: Settings) -> None:

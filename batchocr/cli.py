@@ -1,0 +1,136 @@
+"""Command line: ``batchocr run`` and ``batchocr models``.  Parsing only.
+
+Every ``run`` option defaults to ``None`` here so that ``config.load_settings``
+alone decides precedence (command line > environment > config file >
+defaults).  Exceptions carry their exit code; ``main`` maps them in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+import batchocr
+from batchocr.config import Settings, load_settings
+from batchocr.errors import BatchOcrError, ExitCode
+
+
+def _settings_options(func):
+    """Options shared by every command that builds Settings."""
+    options = [
+        click.option("--engine", help="OCR engine: tesseract (default), aspose, or module:Class."),
+        click.option("--lang", help="Language codes joined by '+', e.g. eng+deu (default eng)."),
+        click.option("--model-dir", help="The engine's model directory (default: the engine's own)."),
+        click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                     help="TOML config file (see config.example.toml)."),  # fmt: skip
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group()
+@click.version_option(batchocr.__version__, prog_name="batchocr")
+def cli() -> None:
+    """Batch OCR over a directory of scans, with a recycling worker pool."""
+
+
+@cli.command()
+@click.argument("input_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output-dir", help="Where results go (default ./batchocr-out).")
+@click.option("--workers", type=int, help="Worker processes (default: one per CPU).")
+@click.option("--recycle-every", type=int, help="Rebuild each worker's engine every N images (default 200; 0 = never).")
+@click.option("--max-worker-rss", type=int, help="Recycle a worker above this RSS in MB (default 2048; 0 = off).")
+@click.option("--timeout", type=float, help="Seconds one page may take before its worker is killed (default 300).")
+@click.option("--max-image-pixels", type=int, help="Refuse pages above this many pixels (default 100000000).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where workers run (default local).")
+@click.option("--aspose-license", help="Aspose license file (engine aspose).")
+@click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
+@click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
+@_settings_options
+def run(input_dir: str, config_file: str | None, **options) -> None:
+    """Recognise every page under INPUT_DIR.
+
+    \b
+    Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage or config;
+    3 a model the run needs is missing; 4 run aborted; 130/143 interrupted.
+    """
+    from batchocr.runner import run as run_job
+
+    settings = load_settings(options, config_file)
+    sys.exit(int(run_job(input_dir, settings)))
+
+
+@cli.group()
+def models() -> None:
+    """The engine's model inventory."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_settings_options
+def models_list(config_file: str | None, as_json: bool, **options) -> None:
+    """Every local model: name, path, size, status, and whether a run needs it."""
+    from batchocr.inventory import take_inventory
+
+    settings = load_settings(options, config_file)
+    inventory = take_inventory(settings)
+    data = inventory.to_json(settings.old_model_prefix)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"engine:    {data['engine']}")
+    click.echo(f"directory: {data['directory']}")
+    for extra in data["extra_directories"]:
+        click.echo(f"also:      {extra}")
+    for m in data["models"]:
+        need = "needed" if m["needed"] else "-"
+        click.echo(f"  {m['status']:<8} {need:<7} {m['size_bytes'] / 1e6:>9.1f} MB  {m['name']}  {m['path']}")
+    if not data["models"]:
+        click.echo("  (no models found)")
+    for name in data["missing"]:
+        click.echo(f"  MISSING  needed  {name}")
+
+
+@models.command("path")
+@_settings_options
+def models_path(config_file: str | None, **options) -> None:
+    """The model directory (absolute), for scripts."""
+    from batchocr.inventory import take_inventory
+
+    click.echo(take_inventory(load_settings(options, config_file)).directory)
+
+
+@models.command("prune")
+@click.option("--prefix", help="Models named with this prefix are OLD (default old_).")
+@click.option("--yes", is_flag=True, help="Really delete; without it, only show what would go.")
+@_settings_options
+def models_prune(config_file: str | None, prefix: str | None, yes: bool, **options) -> None:
+    """Remove OLD models; never a needed one, never outside the model directory."""
+    from batchocr.inventory import plan_prune, prune, take_inventory
+
+    settings = load_settings({**options, "old_model_prefix": prefix}, config_file)
+    decisions = plan_prune(take_inventory(settings), settings.old_model_prefix)
+    if not decisions:
+        click.echo(f"nothing to prune (no models named {settings.old_model_prefix}*)")
+    for d in decisions:
+        verb = ("delete" if yes else "would delete") if d.delete else "keep"
+        click.echo(f"{verb:<12} {d.model.path}  ({d.reason})")
+    if not yes and any(d.delete for d in decisions):
+        click.echo("dry run: nothing deleted; add --yes to delete")
+    if yes:
+        errors = prune(decisions)
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        if errors:
+            sys.exit(int(ExitCode.PAGES_FAILED))
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except BatchOcrError as exc:
+        click.echo(f"batchocr: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))

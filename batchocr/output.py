@@ -1,0 +1,67 @@
+"""Writing results: only the supervisor writes, workers send records back.
+
+JSONL lines are written with one ``os.write`` on an ``O_APPEND`` descriptor
+each, so a line is either all there or (if the disk fills or the machine
+dies mid-write) a torn tail that ``resume`` cuts away; an earlier line is
+never damaged.  ``run.json`` is replaced atomically (write, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+# fsync the JSONL files at most this often: every record would cost a disk
+# flush; a machine crash then loses at most this many seconds of lines,
+# which a resume redoes.
+FSYNC_SECONDS = 5.0
+
+
+def dumps(obj: Any) -> str:
+    """One JSON line (no newline inside: JSON escapes them)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def encode_line(text: str) -> bytes:
+    """UTF-8; a non-UTF-8 file name (decoded with surrogate escapes) becomes the
+    JSON escape ``\\udcXX``, so the file stays valid UTF-8 and valid JSON and
+    ``os.fsencode`` gives back the original bytes."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+class JsonlWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._last_sync = time.monotonic()
+
+    def write(self, obj: Any) -> None:
+        line = encode_line(dumps(obj) + "\n")
+        view = memoryview(line)
+        while view:  # os.write may write less than asked (rare, on signals)
+            written = os.write(self._fd, view)
+            view = view[written:]
+        now = time.monotonic()
+        if now - self._last_sync >= FSYNC_SECONDS:
+            os.fsync(self._fd)
+            self._last_sync = now
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(encode_line(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

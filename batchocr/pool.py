@@ -1,0 +1,341 @@
+"""The local executor: a pool of worker processes fed one page at a time.
+
+Data flow (everything on the left runs in the supervisor)::
+
+    Scheduler --next_task--> LocalPool --Pipe--> worker_main (spawned process)
+        ^                       |                     |  PageWorker: decode,
+        |                       |                     |  recognise, recycle
+        +--worker_lost----------+<--(result, events)--+
+                                |
+                                +--> sink.page_done / sink.memory (JSONL)
+
+Each worker holds at most one page, so a dead worker maps to exactly one
+page, and a slow page never holds back others (dynamic dispatch).  The
+supervisor waits on every worker's pipe and process sentinel at once
+(``multiprocessing.connection.wait``), so it notices a death as soon as it
+happens, whatever the cause (segfault, SIGKILL, OOM killer, ``os._exit``),
+and a dead worker never hangs the run (unlike ``multiprocessing.Pool``) nor
+fails the other pages (unlike ``ProcessPoolExecutor``).
+
+Planned replacements are explicit: a worker that wants to be restarted says
+so with its result (``restart``) before it exits; any other exit is a crash.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, Protocol
+
+from batchocr.config import Settings
+from batchocr.errors import RunAborted
+from batchocr.scheduling import Scheduler, Task
+
+# The supervisor wakes at least this often to check timeouts and interrupts.
+TICK_SECONDS = 0.5
+# Workers that die before they are ready this many times in a row abort the run.
+MAX_START_FAILURES = 3
+# How long a finished worker may take to exit before it is killed.
+EXIT_WAIT_SECONDS = 10.0
+
+
+class RunSink(Protocol):
+    """Where executors send what workers produce (supervisor side)."""
+
+    def page_done(self, record: dict[str, Any]) -> None: ...
+
+    def memory(self, event: dict[str, Any]) -> None: ...
+
+
+# --- worker process side -----------------------------------------------------
+
+
+def worker_main(conn: Connection, settings: Settings, worker_id: int, run_started: float) -> None:
+    """Entry point of a spawned worker process: serve pages until told to stop.
+
+    Messages sent: ("ready", events) | ("failed", message) once, then per page
+    ("done", record, events, restart), and ("bye", events) when told to stop.
+    """
+    # Ctrl-C goes to the whole process group; the supervisor decides what
+    # stops when, so workers ignore it.  SIGTERM keeps its default.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from batchocr.worker import PageWorker
+
+    try:
+        worker = PageWorker(settings, worker_id, run_started)
+        conn.send(("ready", worker.start()))
+    except Exception as exc:  # the engine cannot load: tell the supervisor why
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the supervisor is gone: nothing to report to
+            return
+        if message is None:
+            conn.send(("bye", worker.close()))
+            return
+        item, attempt = message
+        outcome = worker.process(item, attempt)
+        conn.send(("done", outcome.record, outcome.events, outcome.restart))
+        if outcome.restart:
+            return
+
+
+# --- supervisor side ----------------------------------------------------------
+
+
+@dataclass
+class Slot:
+    """One worker position; its process is replaced, its id stays."""
+
+    worker_id: int
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    ready: bool = False
+    task: Task | None = None
+    started_at: float = 0.0  # monotonic time the current task was sent
+    retiring: bool = False  # asked to restart or to stop: its exit is planned
+    timed_out: bool = False
+    reserved: Task | None = None  # a retry to run first on this fresh worker
+    messages: list = field(default_factory=list)
+
+
+class LocalPool:
+    def __init__(self, settings: Settings, run_started: float, sink: RunSink) -> None:
+        self.settings = settings
+        self.run_started = run_started
+        self.sink = sink
+        self._ctx = multiprocessing.get_context("spawn")  # never fork: engines hold native state
+        self._slots: dict[int, Slot] = {}
+        self._start_failures = 0
+        self._stop_deadline: float | None = None  # set on interrupt: grace period end
+        self._scheduler: Scheduler | None = None
+
+    # --- public --------------------------------------------------------------
+    def run(self, scheduler: Scheduler) -> None:
+        """Process every task of ``scheduler``; returns when all are recorded or stopped."""
+        self._scheduler = scheduler
+        for worker_id in range(1, min(self.settings.resolved_workers(), len(scheduler)) + 1):
+            self._start_worker(worker_id)
+        try:
+            while self._slots:
+                self._step()
+        finally:
+            self._kill_all()
+
+    def stop(self, grace_seconds: float) -> None:
+        """Hand out nothing more; in-flight pages get ``grace_seconds`` to finish.
+
+        Safe to call from a signal handler: it only sets flags."""
+        if self._scheduler is not None:
+            self._scheduler.stopping = True
+        deadline = time.monotonic() + grace_seconds
+        if self._stop_deadline is None or deadline < self._stop_deadline:
+            self._stop_deadline = deadline
+
+    # --- the loop --------------------------------------------------------------
+    def _step(self) -> None:
+        owners: dict[Any, Slot] = {}
+        for slot in self._slots.values():
+            owners[slot.conn] = slot
+            owners[slot.process.sentinel] = slot
+        for obj in wait(list(owners), timeout=self._wait_timeout()):
+            slot = owners[obj]
+            if self._slots.get(slot.worker_id) is not slot:
+                continue  # already reaped (and maybe replaced) in this round
+            if obj is slot.conn:
+                self._receive(slot)
+            else:
+                self._reap(slot)
+        self._enforce_timeouts()
+        self._enforce_stop()
+
+    def _wait_timeout(self) -> float:
+        timeout = TICK_SECONDS
+        now = time.monotonic()
+        for slot in self._slots.values():
+            if slot.task is not None and not slot.timed_out:
+                timeout = min(timeout, slot.started_at + self.settings.timeout - now)
+        return max(0.0, timeout)
+
+    # --- messages from a worker ------------------------------------------------
+    def _receive(self, slot: Slot) -> None:
+        try:
+            message = slot.conn.recv()
+        except (EOFError, OSError):  # it died; the sentinel tells the rest
+            self._reap(slot)
+            return
+        kind = message[0]
+        if kind == "ready":
+            slot.ready = True
+            self._start_failures = 0
+            self._emit_events(message[1])
+            self._dispatch(slot)
+        elif kind == "failed":
+            slot.messages.append(message[1])
+        elif kind == "done":
+            _, record, events, restart = message
+            slot.task = None
+            self.sink.page_done(record)
+            self._emit_events(events)
+            if restart:
+                slot.retiring = True  # it exits by itself; _reap starts a fresh one
+            else:
+                self._dispatch(slot)
+        elif kind == "bye":
+            self._emit_events(message[1])
+
+    def _emit_events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.sink.memory(event)
+
+    def _dispatch(self, slot: Slot) -> None:
+        """Give an idle, ready worker its next page, or tell it to stop."""
+        task = slot.reserved or self._scheduler.next_task()
+        slot.reserved = None
+        if task is None:
+            slot.retiring = True
+            self._send(slot, None)
+            return
+        slot.task = task
+        slot.started_at = time.monotonic()
+        self._send(slot, (task.item, task.attempt))
+
+    def _send(self, slot: Slot, message: Any) -> None:
+        try:
+            slot.conn.send(message)
+        except (BrokenPipeError, OSError):
+            pass  # it died meanwhile: _reap handles the task it held
+
+    # --- deaths, timeouts and replacements -------------------------------------
+    def _reap(self, slot: Slot) -> None:
+        """The worker process ended (or its pipe broke): account for it."""
+        self._drain(slot)
+        slot.process.join(timeout=EXIT_WAIT_SECONDS)
+        if slot.process.exitcode is None:  # pipe broke but process lingers
+            slot.process.kill()
+            slot.process.join()
+        del self._slots[slot.worker_id]
+        slot.conn.close()
+        if not slot.ready:
+            self._worker_failed_to_start(slot)
+            return
+        retry = None
+        if slot.task is not None:  # it died with a page in hand
+            cause = self._death_cause(slot)
+            self.sink.memory(self._exit_event(slot, cause))
+            retry, record = self._scheduler.worker_lost(
+                slot.task, cause, timed_out=slot.timed_out, worker=slot.worker_id, pid=slot.process.pid
+            )
+            if record is not None:
+                self.sink.page_done(record)
+        elif not slot.retiring:
+            self.sink.memory(self._exit_event(slot, self._death_cause(slot)))
+        if retry is not None or self._scheduler.has_work():
+            new = self._start_worker(slot.worker_id)
+            new.reserved = retry
+
+    def _drain(self, slot: Slot) -> None:
+        """Read what a dying worker managed to send (its last result may be there)."""
+        try:
+            while slot.conn.poll():
+                self._receive_quiet(slot)
+        except (EOFError, OSError):
+            pass
+
+    def _receive_quiet(self, slot: Slot) -> None:
+        message = slot.conn.recv()
+        if message[0] == "done":
+            _, record, events, restart = message
+            slot.task = None
+            slot.retiring = slot.retiring or restart
+            self.sink.page_done(record)
+            self._emit_events(events)
+        elif message[0] in ("ready", "bye"):
+            slot.ready = True
+            self._emit_events(message[1])
+        elif message[0] == "failed":
+            slot.messages.append(message[1])
+
+    def _worker_failed_to_start(self, slot: Slot) -> None:
+        self._start_failures += 1
+        reason = slot.messages[-1] if slot.messages else self._death_cause(slot)
+        if self._start_failures >= MAX_START_FAILURES:
+            raise RunAborted(f"workers cannot start: {reason}")
+        if slot.reserved is not None:
+            self._scheduler.requeue_front(slot.reserved)
+        if self._scheduler.has_work():
+            self._start_worker(slot.worker_id)
+
+    def _death_cause(self, slot: Slot) -> str:
+        if slot.timed_out:
+            return f"page took longer than the timeout of {self.settings.timeout:g} s; worker killed"
+        code = slot.process.exitcode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "unknown signal"
+            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+            return f"worker killed by signal {-code} ({name}){hint}"
+        return f"worker exited unexpectedly with code {code}"
+
+    def _exit_event(self, slot: Slot, cause: str) -> dict[str, Any]:
+        return {
+            "worker": slot.worker_id,
+            "pid": slot.process.pid,
+            "event": "exit",
+            "images": None,
+            "rss_mb": None,
+            "t": round(time.time() - self.run_started, 3),
+            "cause": cause,
+        }
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        for slot in self._slots.values():
+            overdue = slot.task is not None and now - slot.started_at > self.settings.timeout
+            if overdue and not slot.timed_out:
+                # Native OCR calls cannot be interrupted: only SIGKILL stops them.
+                slot.timed_out = True
+                slot.process.kill()
+
+    def _enforce_stop(self) -> None:
+        if self._stop_deadline is None:
+            return
+        for slot in list(self._slots.values()):
+            if slot.task is None and not slot.retiring and slot.ready:
+                slot.retiring = True
+                self._send(slot, None)
+        if time.monotonic() >= self._stop_deadline:
+            self._kill_all()
+            for slot in self._slots.values():
+                self.sink.memory(self._exit_event(slot, "killed at the end of the interrupt grace period"))
+            self._slots.clear()
+
+    def _start_worker(self, worker_id: int) -> Slot:
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(child_conn, self.settings, worker_id, self.run_started),
+            name=f"batchocr-worker-{worker_id}",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()  # so a dead worker shows up as EOF on our end
+        slot = Slot(worker_id, process, parent_conn)
+        self._slots[worker_id] = slot
+        return slot
+
+    def _kill_all(self) -> None:
+        """Stop every worker process now: SIGKILL, then reap (no orphans)."""
+        for slot in self._slots.values():
+            if slot.process.is_alive():
+                slot.process.kill()
+        for slot in self._slots.values():
+            slot.process.join(timeout=EXIT_WAIT_SECONDS)

@@ -1,0 +1,74 @@
+"""The shapes of what batchocr writes: page records and memory events.
+
+Both are plain dicts so they pickle across processes (and Ray) and go to
+JSONL as they are.  One function per shape keeps the field names in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+# Page statuses: one clear state per record.
+OK = "ok"
+ERROR = "error"  # the page could not be read or recognised, or crashed its worker twice
+TIMEOUT = "timeout"  # the page took longer than --timeout; its worker was killed
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One page to recognise.  Picklable: sent to workers."""
+
+    path: str  # absolute (as the supervisor found it; may hold surrogate escapes)
+    rel: str  # relative to the input directory, for records
+    page: int  # 1-based
+    pages: int  # pages in the file
+    size: int  # file size in bytes at discovery
+    mtime_ns: int  # file modification time at discovery
+
+
+def page_record(
+    item: WorkItem,
+    *,
+    status: str,
+    engine: str,
+    worker: int | None,
+    pid: int | None,
+    attempt: int = 1,
+    error: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    record = {
+        "path": item.rel,
+        "page": item.page,
+        "pages": item.pages,
+        "status": status,
+        "text": None,
+        "confidence": None,
+        "engine": engine,
+        "worker": worker,
+        "pid": pid,
+        "ms": None,
+        "error": error,
+        "attempt": attempt,
+        "size": item.size,
+        "mtime_ns": item.mtime_ns,
+    }
+    record.update(fields)
+    return record
+
+
+def memory_event(
+    event: str, *, worker: int, pid: int, images: int, rss_mb: float, run_started: float, **fields: Any
+) -> dict[str, Any]:
+    """``event`` is one of start, sample, recycle, exit."""
+    return {
+        "worker": worker,
+        "pid": pid,
+        "event": event,
+        "images": images,
+        "rss_mb": round(rss_mb, 1),
+        "t": round(time.time() - run_started, 3),
+        **fields,
+    }

@@ -1,0 +1,226 @@
+"""The coordinator: check, discover, run, record, summarise.  Supervisor side.
+
+Order matters: the engine's preflight and the model check happen before
+any worker starts, so a missing model costs nothing but a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import signal
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import batchocr
+from batchocr.config import Settings
+from batchocr.discovery import Discovery, discover
+from batchocr.engines import engine_class
+from batchocr.errors import ConfigError, ExitCode, RunAborted
+from batchocr.inventory import check_models
+from batchocr.output import JsonlWriter, write_json_atomic
+from batchocr.records import OK, TIMEOUT
+from batchocr.scheduling import Scheduler
+
+RESULTS = "results.jsonl"
+MEMORY = "memory.jsonl"
+RUN_INFO = "run.json"
+SHOWN_FAILURES = 10  # failures listed by path in the summary
+
+
+class OutputSink:
+    """Receives records from the executor: writes them and counts them."""
+
+    def __init__(self, out_dir: Path, progress: tqdm) -> None:
+        self.results = JsonlWriter(out_dir / RESULTS)
+        self.memory_log = JsonlWriter(out_dir / MEMORY)
+        self.progress = progress
+        self.counts: Counter[str] = Counter()
+        self.failures: list[dict[str, Any]] = []
+
+    def page_done(self, record: dict[str, Any]) -> None:
+        self.results.write(record)
+        self.counts[record["status"]] += 1
+        if record["status"] != OK:
+            self.failures.append(
+                {k: record.get(k) for k in ("path", "page", "status", "error")}
+            )
+            self.progress.set_postfix(failed=len(self.failures), refresh=False)
+        self.progress.update(1)
+
+    def memory(self, event: dict[str, Any]) -> None:
+        self.memory_log.write(event)
+
+    def close(self) -> None:
+        self.results.close()
+        self.memory_log.close()
+
+
+def run(input_dir: str, settings: Settings) -> ExitCode:
+    engine = engine_class(settings.engine)
+    if not os.path.isdir(input_dir):
+        raise ConfigError(f"input directory not found: {input_dir}")
+    out_dir = Path(settings.output_dir).resolve()
+    engine.preflight(settings)
+    inventory = check_models(settings)  # exit 3 before any worker starts
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
+    found = discover(input_dir, exclude=[str(out_dir)])
+    workers = min(settings.resolved_workers(), max(1, len(found.items)))
+
+    info = _run_info(input_dir, out_dir, settings, engine, inventory, found, workers)
+    write_json_atomic(out_dir / RUN_INFO, info)
+    progress = tqdm(
+        total=len(found.items), unit="page", file=sys.stderr, dynamic_ncols=True,
+        disable=settings.quiet or not sys.stderr.isatty(),
+    )  # fmt: skip
+    sink = OutputSink(out_dir, progress)
+    executor = _make_executor(settings, info["started_epoch"], sink)
+    interrupt = _Interrupts(executor, settings.grace_seconds)
+    try:
+        with interrupt.installed():
+            executor.run(Scheduler(found.items, settings.retries, engine.name))
+    except RunAborted as exc:
+        info["aborted"] = str(exc)
+        raise
+    finally:
+        progress.close()
+        sink.close()
+        _finish_run_info(info, sink, found, interrupt.signal_name)
+        write_json_atomic(out_dir / RUN_INFO, info)
+    code = _exit_code(sink, interrupt.signum)
+    info["exit_code"] = int(code)
+    write_json_atomic(out_dir / RUN_INFO, info)
+    _print_summary(info, sink, found, out_dir)
+    return code
+
+
+def _make_executor(settings: Settings, run_started: float, sink: OutputSink):
+    if settings.executor == "ray":
+        from batchocr.ray_executor import RayExecutor  # optional extra
+
+        return RayExecutor(settings, run_started, sink)
+    from batchocr.pool import LocalPool
+
+    return LocalPool(settings, run_started, sink)
+
+
+class _Interrupts:
+    """First SIGINT/SIGTERM: stop handing out pages, give in-flight ones the
+    grace period.  Second: stop now.  Outputs are flushed either way."""
+
+    def __init__(self, executor, grace_seconds: float) -> None:
+        self.executor = executor
+        self.grace_seconds = grace_seconds
+        self.signum: int | None = None
+
+    @property
+    def signal_name(self) -> str | None:
+        return signal.Signals(self.signum).name if self.signum else None
+
+    def _handle(self, signum, frame) -> None:
+        first = self.signum is None
+        self.signum = self.signum or signum
+        self.executor.stop(self.grace_seconds if first else 0.0)
+        if first:
+            print(
+                f"\nbatchocr: {signal.Signals(signum).name}: finishing pages in progress "
+                f"(up to {self.grace_seconds:g} s); again to stop now",
+                file=sys.stderr,
+            )
+
+    def installed(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def _installed():
+            previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, handler in previous.items():
+                    signal.signal(s, handler)
+
+        return _installed()
+
+
+def _exit_code(sink: OutputSink, signum: int | None) -> ExitCode:
+    if signum == signal.SIGINT:
+        return ExitCode.SIGINT
+    if signum == signal.SIGTERM:
+        return ExitCode.SIGTERM
+    return ExitCode.PAGES_FAILED if sink.failures else ExitCode.OK
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _run_info(input_dir, out_dir, settings, engine, inventory, found: Discovery, workers) -> dict[str, Any]:
+    return {
+        "batchocr": batchocr.__version__,
+        "status": "running",
+        "input_dir": os.path.abspath(input_dir),
+        "output_dir": str(out_dir),
+        "settings": dataclasses.asdict(settings),
+        "workers": workers,
+        "engine": {"name": engine.name, "version": engine.version()},
+        "models": inventory.to_json(settings.old_model_prefix),
+        "host": {"hostname": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "started": _now(),
+        "started_epoch": time.time(),
+        "files": found.files,
+        "pages": len(found.items),
+        "discovery_problems": [{"path": p, "problem": m} for p, m in found.problems],
+    }
+
+
+def _finish_run_info(info: dict[str, Any], sink: OutputSink, found: Discovery, signal_name: str | None) -> None:
+    elapsed = time.time() - info["started_epoch"]
+    done = sum(sink.counts.values())
+    info.update(
+        status="interrupted" if signal_name else ("aborted" if "aborted" in info else "finished"),
+        interrupted=bool(signal_name),
+        signal=signal_name,
+        ended=_now(),
+        seconds=round(elapsed, 3),
+        counts={
+            "pages": len(found.items),
+            "done": done,
+            "ok": sink.counts[OK],
+            "failed": done - sink.counts[OK],
+            "timeout": sink.counts[TIMEOUT],
+            "not_done": len(found.items) - done,
+        },
+        pages_per_second=round(done / elapsed, 3) if elapsed > 0 else None,
+    )
+
+
+def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out_dir: Path) -> None:
+    c = info["counts"]
+    parts = [f"{c['ok']} ok", f"{c['failed']} failed"]
+    if c["timeout"]:
+        parts.append(f"{c['timeout']} of them timed out")
+    if c["not_done"]:
+        parts.append(f"{c['not_done']} not done (interrupted: run again to resume)")
+    line = (
+        f"batchocr: {c['pages']} pages in {info['files']} files: {', '.join(parts)}; "
+        f"{info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
+        f"{info['workers']} workers -> {out_dir / RESULTS}"
+    )
+    print(line, file=sys.stderr)
+    for failure in sink.failures[:SHOWN_FAILURES]:
+        print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
+    if len(sink.failures) > SHOWN_FAILURES:
+        print(f"  ... and {len(sink.failures) - SHOWN_FAILURES} more (status != \"ok\" in {RESULTS})", file=sys.stderr)
+    for path, problem in found.problems[:SHOWN_FAILURES]:
+        print(f"  skipped: {path}: {problem}", file=sys.stderr)
