@@ -1,0 +1,89 @@
+"""Shared fixtures: run batchocr as a real subprocess and read its outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO = TESTS_DIR.parent
+SAMPLES = REPO / "samples"
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    out_dir: Path
+
+    def results(self) -> list[dict]:
+        return read_jsonl(self.out_dir / "results.jsonl")
+
+    def memory(self) -> list[dict]:
+        return read_jsonl(self.out_dir / "memory.jsonl")
+
+    def run_info(self) -> dict:
+        return json.loads((self.out_dir / "run.json").read_text())
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def batchocr_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOCR_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), str(REPO)])
+    env["FAULT_STATE_DIR"] = str(tmp_path)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def run_batchocr(tmp_path):
+    """Run ``python -m batchocr run INPUT`` in a subprocess; returns RunResult."""
+
+    def _run(input_dir, *args, out_dir=None, env=None, timeout=300) -> RunResult:
+        out = Path(out_dir or tmp_path / "out")
+        cmd = [sys.executable, "-m", "batchocr", "run", str(input_dir), "-o", str(out), *map(str, args)]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout,
+            env={**batchocr_env(tmp_path), **(env or {})}, cwd=tmp_path,
+        )  # fmt: skip
+        return RunResult(proc.returncode, proc.stdout, proc.stderr, out)
+
+    return _run
+
+
+def text_page(path: Path, lines: list[str], size=(1000, 600), fmt=None) -> Path:
+    """A small rendered text page (Pillow's bundled font)."""
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=32)
+    for i, line in enumerate(lines):
+        draw.text((40, 40 + i * 48), line, font=font, fill=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, format=fmt)
+    return path
+
+
+@pytest.fixture
+def fake_pages(tmp_path):
+    """A directory of small pages named for the fault engines: make(names) -> dir."""
+
+    def _make(names: list[str]) -> Path:
+        directory = tmp_path / "in"
+        for name in names:
+            text_page(directory / name, [name])
+        return directory
+
+    return _make
