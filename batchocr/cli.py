@@ -49,9 +49,13 @@ def cli() -> None:
 @click.option("--aspose-license", help="Aspose license file (engine aspose).")
 @click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
 @click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
+@click.option("--restart", is_flag=True, help="Start over: move earlier outputs aside instead of resuming.")
 @_settings_options
-def run(input_dir: str, config_file: str | None, **options) -> None:
+def run(input_dir: str, config_file: str | None, restart: bool, **options) -> None:
     """Recognise every page under INPUT_DIR.
+
+    Running again into the same output directory resumes: pages already ok
+    (same file size and mtime) are skipped, failed and new ones are done.
 
     \b
     Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage or config;
@@ -60,7 +64,7 @@ def run(input_dir: str, config_file: str | None, **options) -> None:
     from batchocr.runner import run as run_job
 
     settings = load_settings(options, config_file)
-    sys.exit(int(run_job(input_dir, settings)))
+    sys.exit(int(run_job(input_dir, settings, restart=restart)))
 
 
 @cli.group()

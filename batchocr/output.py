@@ -14,6 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+# The files of an output directory.
+RESULTS = "results.jsonl"
+MEMORY = "memory.jsonl"
+RUN_INFO = "run.json"
+
 # fsync the JSONL files at most this often: every record would cost a disk
 # flush; a machine crash then loses at most this many seconds of lines,
 # which a resume redoes.
@@ -65,3 +70,40 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+class OutputLock:
+    """One live run per output directory.
+
+    An ``flock`` on ``OUT/.batchocr.lock``: the kernel releases it when the
+    holder dies, so a lock left by a killed run is taken over without any
+    stale-lock guessing."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / ".batchocr.lock"
+        self._fd = -1
+
+    def acquire(self) -> bool:
+        import fcntl
+
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = -1
+            return False
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "unknown"
+        except OSError:
+            return "unknown"
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -25,13 +25,10 @@ from batchocr.discovery import Discovery, discover
 from batchocr.engines import engine_class
 from batchocr.errors import ConfigError, ExitCode, RunAborted
 from batchocr.inventory import check_models
-from batchocr.output import JsonlWriter, write_json_atomic
+from batchocr.output import MEMORY, RESULTS, RUN_INFO, JsonlWriter, OutputLock, write_json_atomic
 from batchocr.records import OK, TIMEOUT
+from batchocr.resume import ResumePlan, move_aside, plan_resume
 from batchocr.scheduling import Scheduler
-
-RESULTS = "results.jsonl"
-MEMORY = "memory.jsonl"
-RUN_INFO = "run.json"
 SHOWN_FAILURES = 10  # failures listed by path in the summary
 
 
@@ -63,7 +60,7 @@ class OutputSink:
         self.memory_log.close()
 
 
-def run(input_dir: str, settings: Settings) -> ExitCode:
+def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
     engine = engine_class(settings.engine)
     if not os.path.isdir(input_dir):
         raise ConfigError(f"input directory not found: {input_dir}")
@@ -74,13 +71,29 @@ def run(input_dir: str, settings: Settings) -> ExitCode:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
+    lock = OutputLock(out_dir)
+    if not lock.acquire():
+        raise ConfigError(f"output directory {out_dir} is in use by a running batchocr (pid {lock.holder()})")
+    try:
+        return _run_locked(input_dir, out_dir, settings, engine, inventory, restart)
+    finally:
+        lock.release()
+
+
+def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, restart: bool) -> ExitCode:
+    moved = move_aside(out_dir) if restart else None
     found = discover(input_dir, exclude=[str(out_dir)])
-    workers = min(settings.resolved_workers(), max(1, len(found.items)))
+    plan = plan_resume(out_dir, found.items)
+    workers = min(settings.resolved_workers(), max(1, len(plan.todo)))
 
     info = _run_info(input_dir, out_dir, settings, engine, inventory, found, workers)
+    info["resume"] = {
+        "skipped_ok": plan.skipped_ok, "redo": plan.redo, "dropped_lines": plan.dropped_lines,
+        "previous_outputs_moved_to": str(moved) if moved else None,
+    }  # fmt: skip
     write_json_atomic(out_dir / RUN_INFO, info)
     progress = tqdm(
-        total=len(found.items), unit="page", file=sys.stderr, dynamic_ncols=True,
+        total=len(plan.todo), unit="page", file=sys.stderr, dynamic_ncols=True,
         disable=settings.quiet or not sys.stderr.isatty(),
     )  # fmt: skip
     sink = OutputSink(out_dir, progress)
@@ -88,14 +101,14 @@ def run(input_dir: str, settings: Settings) -> ExitCode:
     interrupt = _Interrupts(executor, settings.grace_seconds)
     try:
         with interrupt.installed():
-            executor.run(Scheduler(found.items, settings.retries, engine.name))
+            executor.run(Scheduler(plan.todo, settings.retries, engine.name))
     except RunAborted as exc:
         info["aborted"] = str(exc)
         raise
     finally:
         progress.close()
         sink.close()
-        _finish_run_info(info, sink, found, interrupt.signal_name)
+        _finish_run_info(info, sink, found, plan, interrupt.signal_name)
         write_json_atomic(out_dir / RUN_INFO, info)
     code = _exit_code(sink, interrupt.signum)
     info["exit_code"] = int(code)
@@ -184,9 +197,12 @@ def _run_info(input_dir, out_dir, settings, engine, inventory, found: Discovery,
     }
 
 
-def _finish_run_info(info: dict[str, Any], sink: OutputSink, found: Discovery, signal_name: str | None) -> None:
+def _finish_run_info(
+    info: dict[str, Any], sink: OutputSink, found: Discovery, plan: ResumePlan, signal_name: str | None
+) -> None:
     elapsed = time.time() - info["started_epoch"]
-    done = sum(sink.counts.values())
+    done_now = sum(sink.counts.values())
+    ok = sink.counts[OK] + plan.skipped_ok
     info.update(
         status="interrupted" if signal_name else ("aborted" if "aborted" in info else "finished"),
         interrupted=bool(signal_name),
@@ -195,19 +211,22 @@ def _finish_run_info(info: dict[str, Any], sink: OutputSink, found: Discovery, s
         seconds=round(elapsed, 3),
         counts={
             "pages": len(found.items),
-            "done": done,
-            "ok": sink.counts[OK],
-            "failed": done - sink.counts[OK],
+            "done_this_run": done_now,
+            "skipped_already_ok": plan.skipped_ok,
+            "ok": ok,
+            "failed": done_now - sink.counts[OK],
             "timeout": sink.counts[TIMEOUT],
-            "not_done": len(found.items) - done,
+            "not_done": len(plan.todo) - done_now,
         },
-        pages_per_second=round(done / elapsed, 3) if elapsed > 0 else None,
+        pages_per_second=round(done_now / elapsed, 3) if elapsed > 0 else None,
     )
 
 
 def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out_dir: Path) -> None:
     c = info["counts"]
     parts = [f"{c['ok']} ok", f"{c['failed']} failed"]
+    if c["skipped_already_ok"]:
+        parts.insert(1, f"{c['skipped_already_ok']} of them done by an earlier run")
     if c["timeout"]:
         parts.append(f"{c['timeout']} of them timed out")
     if c["not_done"]:
