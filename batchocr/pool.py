@@ -63,6 +63,7 @@ def worker_main(conn: Connection, settings: Settings, worker_id: int, run_starte
     # Ctrl-C goes to the whole process group; the supervisor decides what
     # stops when, so workers ignore it.  SIGTERM keeps its default.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     from batchocr.worker import PageWorker
 
     try:
@@ -81,9 +82,26 @@ def worker_main(conn: Connection, settings: Settings, worker_id: int, run_starte
             return
         item, attempt = message
         outcome = worker.process(item, attempt)
-        conn.send(("done", outcome.record, outcome.events, outcome.restart))
+        try:
+            conn.send(("done", outcome.record, outcome.events, outcome.restart))
+        except (BrokenPipeError, ConnectionResetError):  # the supervisor is gone
+            return
         if outcome.restart:
             return
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the supervisor dies, even by
+    SIGKILL: a worker stuck in a native call must not outlive its run."""
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers exit at their next read
+        pass
+    if os.getppid() == 1:  # the supervisor died before we got here
+        os._exit(1)
 
 
 # --- supervisor side ----------------------------------------------------------
