@@ -1,0 +1,88 @@
+"""Ctrl-C and SIGTERM: stop cleanly, leave valid outputs, no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from conftest import batchocr_env, read_jsonl
+
+
+def _start(in_dir, out_dir, tmp_path, sleep="0.4", *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir),
+         "--engine", "fault_engines:FakeEngine", "--workers", "2", "--quiet", *extra],
+        env=batchocr_env(tmp_path, FAULT_SLEEP=sleep), start_new_session=True,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for_results(out_dir, count, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if len((out_dir / "results.jsonl").read_bytes().splitlines()) >= count:
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no results in time")
+
+
+def _workers_of(proc) -> list[psutil.Process]:
+    return psutil.Process(proc.pid).children(recursive=True)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_finishes_in_flight_pages_and_exits(fake_pages, tmp_path, signum, code):
+    names = [f"p{i:02d}.png" for i in range(40)]
+    in_dir, out_dir = fake_pages(names), tmp_path / "out"
+    proc = _start(in_dir, out_dir, tmp_path)
+    _wait_for_results(out_dir, 3)
+    workers = _workers_of(proc)
+    assert workers
+    os.killpg(proc.pid, signum)  # as a terminal sends Ctrl-C: to the whole group
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    info = json.loads((out_dir / "run.json").read_text())
+    assert info["interrupted"] is True and info["signal"] == signal.Signals(signum).name
+    records = read_jsonl(out_dir / "results.jsonl")
+    assert all(r["status"] == "ok" for r in records)  # in-flight pages finished, none cut
+    assert 3 <= len(records) < 40
+    assert info["counts"]["not_done"] == 40 - len(records)
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
+    # and a re-run finishes the job, each page once
+    rerun = subprocess.run(
+        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir),
+         "--engine", "fault_engines:FakeEngine", "--quiet"],
+        env=batchocr_env(tmp_path, FAULT_SLEEP="0"), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert Counter(r["path"] for r in read_jsonl(out_dir / "results.jsonl")) == Counter(names)
+
+
+def test_second_ctrl_c_stops_at_once(fake_pages, tmp_path):
+    in_dir, out_dir = fake_pages(["a.png", "b-hang.png", "c-hang.png"]), tmp_path / "out"
+    proc = _start(in_dir, out_dir, tmp_path, "0", "--timeout", "600")
+    _wait_for_results(out_dir, 1)
+    time.sleep(0.5)  # both workers are now stuck in hanging pages
+    workers = _workers_of(proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130
+    assert json.loads((out_dir / "run.json").read_text())["interrupted"] is True
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive
