@@ -46,6 +46,7 @@ def cli() -> None:
 @click.option("--timeout", type=float, help="Seconds one page may take before its worker is killed (default 300).")
 @click.option("--max-image-pixels", type=int, help="Refuse pages above this many pixels (default 100000000).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Where workers run (default local).")
+@click.option("--ray-address", help="With --executor ray: the cluster to join (default: start a local Ray).")
 @click.option("--aspose-license", help="Aspose license file (engine aspose).")
 @click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
 @click.option("--quiet/--no-quiet", default=None, help="No progress bar.")

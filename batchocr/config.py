@@ -31,7 +31,8 @@ class Settings:
     engine: str = "tesseract"  # a registered name, or "module:Class"
     lang: str = "eng"  # "+"-separated language codes, e.g. "eng+deu"
     model_dir: str | None = None  # engine's model directory; None = its default
-    executor: str = "local"  # "local" process pool (Ray comes as "ray")
+    executor: str = "local"  # "local" process pool, or "ray"
+    ray_address: str | None = None  # join this Ray cluster; None = start a local one
 
     # --- the pool ------------------------------------------------------------
     workers: int = 0  # 0 = one per CPU
