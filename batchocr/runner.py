@@ -7,6 +7,7 @@ any worker starts, so a missing model costs nothing but a clear message.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import signal
@@ -35,7 +36,10 @@ SHOWN_FAILURES = 10  # failures listed by path in the summary
 class OutputSink:
     """Receives records from the executor: writes them and counts them."""
 
-    def __init__(self, out_dir: Path, progress: tqdm) -> None:
+    def __init__(self, out_dir: Path, progress: tqdm, run_started: float) -> None:
+        self.run_started = run_started
+        # Tags every line, so runs resumed into the same files stay apart.
+        self.run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(run_started))
         self.results = JsonlWriter(out_dir / RESULTS)
         self.memory_log = JsonlWriter(out_dir / MEMORY)
         self.progress = progress
@@ -43,6 +47,8 @@ class OutputSink:
         self.failures: list[dict[str, Any]] = []
 
     def page_done(self, record: dict[str, Any]) -> None:
+        record["t"] = round(time.time() - self.run_started, 3)  # when it was recorded
+        record["run"] = self.run_id
         self.results.write(record)
         self.counts[record["status"]] += 1
         if record["status"] != OK:
@@ -53,6 +59,7 @@ class OutputSink:
         self.progress.update(1)
 
     def memory(self, event: dict[str, Any]) -> None:
+        event["run"] = self.run_id
         self.memory_log.write(event)
 
     def close(self) -> None:
@@ -82,6 +89,7 @@ def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
 
 def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, restart: bool) -> ExitCode:
     moved = move_aside(out_dir) if restart else None
+    previous_runs = _previous_runs(out_dir)
     found = discover(input_dir, exclude=[str(out_dir)])
     plan = plan_resume(out_dir, found.items)
     workers = min(settings.resolved_workers(), max(1, len(plan.todo)))
@@ -91,12 +99,24 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
         "skipped_ok": plan.skipped_ok, "redo": plan.redo, "dropped_lines": plan.dropped_lines,
         "previous_outputs_moved_to": str(moved) if moved else None,
     }  # fmt: skip
-    write_json_atomic(out_dir / RUN_INFO, info)
+    info["previous_runs"] = previous_runs
     progress = tqdm(
         total=len(plan.todo), unit="page", file=sys.stderr, dynamic_ncols=True,
         disable=settings.quiet or not sys.stderr.isatty(),
     )  # fmt: skip
-    sink = OutputSink(out_dir, progress)
+    sink = OutputSink(out_dir, progress, info["started_epoch"])
+    info["run"] = sink.run_id
+    write_json_atomic(out_dir / RUN_INFO, info)
+    interrupt = _execute(settings, engine, plan, sink, info, progress)
+    code = _exit_code(sink, interrupt.signum)
+    info["exit_code"] = int(code)
+    _write_run_info_best_effort(out_dir, info)
+    _print_summary(info, sink, found, out_dir)
+    return code
+
+
+def _execute(settings, engine, plan: ResumePlan, sink: OutputSink, info, progress) -> "_Interrupts":
+    """Run every page to do through the executor; always flush and record how it ended."""
     executor = _make_executor(settings, info["started_epoch"], sink)
     interrupt = _Interrupts(executor, settings.grace_seconds)
     try:
@@ -105,16 +125,38 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
     except RunAborted as exc:
         info["aborted"] = str(exc)
         raise
+    except OSError as exc:  # disk full, output dir removed: what is written stays
+        info["aborted"] = f"cannot write outputs: {exc.strerror or exc}"
+        raise RunAborted(
+            f"cannot write outputs in {info['output_dir']}: {exc.strerror or exc}; "
+            "everything recorded so far is intact, and a re-run resumes from it"
+        ) from None
     finally:
         progress.close()
-        sink.close()
-        _finish_run_info(info, sink, found, plan, interrupt.signal_name)
+        try:
+            sink.close()
+        except OSError:
+            pass  # reported above; the lines written so far are whole
+        _finish_run_info(info, sink, plan, interrupt.signal_name)
+        _write_run_info_best_effort(Path(info["output_dir"]), info)
+    return interrupt
+
+
+def _write_run_info_best_effort(out_dir: Path, info: dict[str, Any]) -> None:
+    try:
         write_json_atomic(out_dir / RUN_INFO, info)
-    code = _exit_code(sink, interrupt.signum)
-    info["exit_code"] = int(code)
-    write_json_atomic(out_dir / RUN_INFO, info)
-    _print_summary(info, sink, found, out_dir)
-    return code
+    except OSError as exc:  # atomic: the previous run.json stays whole
+        print(f"batchocr: warning: cannot update {out_dir / RUN_INFO}: {exc.strerror or exc}", file=sys.stderr)
+
+
+def _previous_runs(out_dir: Path) -> list[dict[str, Any]]:
+    """Keep the history of resumed runs: run.json is replaced by each run."""
+    try:
+        old = json.loads((out_dir / RUN_INFO).read_text())
+    except (OSError, ValueError):
+        return []
+    keep = ("run", "started", "ended", "status", "counts", "exit_code", "pages_per_second")
+    return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
 
 
 def _make_executor(settings: Settings, run_started: float, sink: OutputSink):
@@ -191,15 +233,14 @@ def _run_info(input_dir, out_dir, settings, engine, inventory, found: Discovery,
         "host": {"hostname": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "started": _now(),
         "started_epoch": time.time(),
+        "run": None,  # set below: the id tagging this run's lines
         "files": found.files,
         "pages": len(found.items),
         "discovery_problems": [{"path": p, "problem": m} for p, m in found.problems],
     }
 
 
-def _finish_run_info(
-    info: dict[str, Any], sink: OutputSink, found: Discovery, plan: ResumePlan, signal_name: str | None
-) -> None:
+def _finish_run_info(info: dict[str, Any], sink: OutputSink, plan: ResumePlan, signal_name: str | None) -> None:
     elapsed = time.time() - info["started_epoch"]
     done_now = sum(sink.counts.values())
     ok = sink.counts[OK] + plan.skipped_ok
@@ -210,7 +251,7 @@ def _finish_run_info(
         ended=_now(),
         seconds=round(elapsed, 3),
         counts={
-            "pages": len(found.items),
+            "pages": info["pages"],
             "done_this_run": done_now,
             "skipped_already_ok": plan.skipped_ok,
             "ok": ok,

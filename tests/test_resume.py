@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -120,3 +121,20 @@ def _lines(path):
         return path.read_bytes().splitlines()
     except FileNotFoundError:
         return []
+
+
+def test_disk_full_is_a_clear_error_and_keeps_what_was_written(run_batchocr, fake_pages, tmp_path):
+    in_dir = fake_pages(["a.png", "b.png"])
+    out = tmp_path / "out"
+    first = run_batchocr(in_dir, *FAKE, out_dir=out)
+    assert first.returncode == 0
+    before = (out / "results.jsonl").read_bytes()
+    text_page(in_dir / "c.png", ["new"])
+    (out / "memory.jsonl").unlink()
+    os.symlink("/dev/full", out / "memory.jsonl")  # every write: ENOSPC
+    result = run_batchocr(in_dir, *FAKE, out_dir=out)
+    assert result.returncode == 4
+    assert "No space left on device" in result.stderr
+    assert (out / "results.jsonl").read_bytes().startswith(before)  # nothing lost or torn
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "aborted" and "No space left" in info["aborted"]

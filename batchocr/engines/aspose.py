@@ -28,11 +28,13 @@ directory the worker was started from):
   (the library's own default, relative to that cwd).  Nothing is ever
   downloaded: a missing resource is named by the model check (exit 3).
 
-Trial mode (no license): each page's text is cut to its first 300 characters
-and followed by a ``***** Trial Licenses *****`` banner, and line confidences
-are 0.  The engine strips the banner from ``text`` (it is not page content),
-returns ``confidence=None`` (0 would claim "certainly wrong") and marks every
-record ``"trial": true`` so a cut text is never mistaken for a full page.
+Trial mode (no license): each page's text is cut, to at most its first 300
+characters (measured: a 6-line page keeps ~80 characters, a one-line page
+none), and followed by a ``***** Trial Licenses *****`` banner; the lines are
+cut too and their confidences are 0.  The engine strips the banner from
+``text`` (it is not page content), returns ``confidence=None`` (0 would claim
+"certainly wrong") and marks every record ``"trial": true`` so a cut text is
+never mistaken for a full page.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import ctypes
 import glob
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -195,7 +198,8 @@ def _ai_model_path(settings: Settings) -> str | None:
 
 def _check_ai_mode(settings: Settings) -> None:
     if settings.aspose_ai and settings.aspose_ai not in AI_MODES:
-        raise ConfigError(f"aspose_ai must be one of {', '.join(AI_MODES)} (or unset), not {settings.aspose_ai!r}")
+        choices = ", ".join(AI_MODES)
+        raise ConfigError(f"aspose_ai must be one of {choices} (or unset), not {settings.aspose_ai!r}")
 
 
 # --- the engine ----------------------------------------------------------------
@@ -261,7 +265,8 @@ class AsposeEngine(Engine):
             return None
         return (
             "WARNING: the aspose engine runs in TRIAL mode (no aspose_license set): each page's "
-            "text is cut to its first 300 characters and has no confidences. Every record "
+            "text is cut to at most its first 300 characters (short pages to much less, a "
+            "one-line page to nothing) and has no confidences. Every record "
             'carries "trial": true. Set aspose_license (BATCHOCR_ASPOSE_LICENSE) to a license file.'
         )
 
@@ -283,7 +288,9 @@ class AsposeEngine(Engine):
         self._settings.language = getattr(ocr.Language, language)
         self._api = ocr.AsposeOcr()
         self._ai = ai.AsposeAI()
-        self._spellcheck = _spellchecker(ai, self._ai, settings) if settings.aspose_ai == "spellcheck" else None
+        self._spellcheck = None
+        if settings.aspose_ai == "spellcheck":
+            self._spellcheck = _spellchecker(ai, self._ai, settings)
 
     def recognize(self, page: DecodedPage) -> Recognition:
         """Worker.  Decoded pixels go straight in (no temporary file)."""
@@ -331,7 +338,8 @@ def prepare_runtime() -> None:
         return
     if "aspose.ocr" in sys.modules:
         raise RuntimeError("aspose.ocr was imported before prepare_runtime(): its runtime settings are fixed")
-    if not ("CLR_ICU_VERSION_OVERRIDE" in os.environ or "DOTNET_SYSTEM_GLOBALIZATION_INVARIANT" in os.environ):
+    icu_settings = ("CLR_ICU_VERSION_OVERRIDE", "DOTNET_SYSTEM_GLOBALIZATION_INVARIANT")
+    if not any(name in os.environ for name in icu_settings):
         major = _icu_major_version()
         if major:
             os.environ["CLR_ICU_VERSION_OVERRIDE"] = str(major)  # the system's ICU
@@ -387,7 +395,8 @@ def _require_resource(settings: Settings, resource: str | None) -> None:
     if resource and not os.path.isfile(os.path.join(resource_dir(settings), resource)):
         raise RuntimeError(
             f"language {settings.lang!r} needs the Aspose OCR resource {resource}, which is not in "
-            f"{resource_dir(settings)} (automatic downloads are off); copy it there or set aspose_resource_dir"
+            f"{resource_dir(settings)} (automatic downloads are off); copy it there or set "
+            "aspose_resource_dir"
         )
 
 
@@ -427,21 +436,17 @@ def _installed() -> bool:
 
 
 def _run_probe(license_file: str | None) -> None:
-    """Supervisor.  Start the runtime in a throw-away subprocess (in an empty
-    temporary cwd) and map any failure, including death by a signal, to
-    ConfigError."""
+    """Supervisor.  Start the runtime in a throw-away subprocess and map any
+    failure, including death by a signal, to ConfigError."""
     command = [sys.executable, "-m", __name__, "probe"] + ([license_file] if license_file else [])
-    # The probe runs in another cwd: make sure it imports this same batchocr.
+    # Make sure the probe imports this same batchocr, installed or not.
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": pythonpath}
-    with tempfile.TemporaryDirectory(prefix="batchocr-aspose-probe-") as cwd:
-        try:
-            done = subprocess.run(
-                command, cwd=cwd, env=env, capture_output=True, text=True, timeout=PROBE_TIMEOUT
-            )
-        except subprocess.TimeoutExpired:
-            raise ConfigError(f"the Aspose runtime did not start within {PROBE_TIMEOUT} s") from None
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"the Aspose runtime did not start within {PROBE_TIMEOUT} s") from None
     if done.returncode == 0:
         return
     detail = done.stderr.strip()[-1500:]
@@ -449,31 +454,42 @@ def _run_probe(license_file: str | None) -> None:
         raise ConfigError(f"aspose license {license_file} is not valid: {detail}")
     if done.returncode < 0:
         raise ConfigError(
-            f"the Aspose .NET runtime died with signal {-done.returncode} while starting "
-            f"(usually OpenSSL or ICU):\n{detail}"
+            f"the Aspose .NET runtime died with {_signal_name(-done.returncode)} while starting "
+            f"(usually missing OpenSSL 1.1 or ICU):\n{detail}"
         )
     raise ConfigError(f"the Aspose runtime cannot start (exit {done.returncode}):\n{detail}")
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def _probe_main(argv: list[str]) -> int:
     """The probe subprocess: start the runtime as a worker would, apply the
-    license, construct an AsposeOcr.  Exit 0 ok, 3 bad license, 2 no runtime."""
+    license, construct an AsposeOcr.  Exit 0 ok, 3 bad license, 2 no runtime.
+    Runs in its own temporary directory: it leaves nothing behind."""
     if not argv or argv[0] != "probe":
         print("usage: python -m batchocr.engines.aspose probe [LICENSE]", file=sys.stderr)
         return 2
+    license_file = os.path.abspath(argv[1]) if len(argv) > 1 else None
     try:
         prepare_runtime()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    ocr, _ = _import_aspose(os.path.join(os.getcwd(), "aspose_data"))
-    if len(argv) > 1:
-        try:
-            ocr.License().set_license(argv[1])
-        except RuntimeError as exc:
-            print(exc, file=sys.stderr)
-            return PROBE_LICENSE_ERROR
-    ocr.AsposeOcr()  # where a missing libssl.so.1.1 aborts the process
+    with tempfile.TemporaryDirectory(prefix="batchocr-aspose-probe-") as scratch:
+        os.chdir(scratch)
+        ocr, _ = _import_aspose(os.path.join(scratch, "aspose_data"))
+        if license_file:
+            try:
+                ocr.License().set_license(license_file)
+            except RuntimeError as exc:
+                print(exc, file=sys.stderr)
+                return PROBE_LICENSE_ERROR
+        ocr.AsposeOcr()  # where a missing libssl.so.1.1 aborts the process
     return 0
 
 

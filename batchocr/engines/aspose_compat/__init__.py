@@ -152,7 +152,9 @@ def _compile(compiler: list[str], output: str, deps: list[str]) -> None:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise CompatBuildError(f"cannot run the C compiler {shlex.join(compiler)}: {exc}. {_HOW_TO_FIX}") from None
+        raise CompatBuildError(
+            f"cannot run the C compiler {shlex.join(compiler)}: {exc}. {_HOW_TO_FIX}"
+        ) from None
     if done.returncode != 0 or not os.path.getsize(output):
         detail = (done.stderr or done.stdout).strip()[-2000:]
         raise CompatBuildError(
