@@ -49,6 +49,7 @@ def cli() -> None:
 @click.option("--ray-address", help="With --executor ray: the cluster to join (default: start a local Ray).")
 @click.option("--aspose-license", help="Aspose license file (engine aspose).")
 @click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
+@click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose).")
 @click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
 @click.option("--restart", is_flag=True, help="Start over: move earlier outputs aside instead of resuming.")
 @_settings_options

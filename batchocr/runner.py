@@ -74,6 +74,9 @@ def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
     out_dir = Path(settings.output_dir).resolve()
     engine.preflight(settings)
     inventory = check_models(settings)  # exit 3 before any worker starts
+    warnings = engine.run_warnings(settings)
+    for warning in warnings:
+        print(f"batchocr: {warning}", file=sys.stderr)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -82,12 +85,12 @@ def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
     if not lock.acquire():
         raise ConfigError(f"output directory {out_dir} is in use by a running batchocr (pid {lock.holder()})")
     try:
-        return _run_locked(input_dir, out_dir, settings, engine, inventory, restart)
+        return _run_locked(input_dir, out_dir, settings, engine, inventory, warnings, restart)
     finally:
         lock.release()
 
 
-def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, restart: bool) -> ExitCode:
+def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, restart) -> ExitCode:
     moved = move_aside(out_dir) if restart else None
     previous_runs = _previous_runs(out_dir)
     found = discover(input_dir, exclude=[str(out_dir)])
@@ -100,6 +103,7 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
         "previous_outputs_moved_to": str(moved) if moved else None,
     }  # fmt: skip
     info["previous_runs"] = previous_runs
+    info["warnings"] = warnings
     progress = tqdm(
         total=len(plan.todo), unit="page", file=sys.stderr, dynamic_ncols=True,
         disable=settings.quiet or not sys.stderr.isatty(),

@@ -11,11 +11,14 @@ deterministically.  Behaviour is keyed on the page's file name:
 - ``*hang*``    sleeps far beyond any timeout
 - ``*raise*``   raises an exception (an engine error, not a crash)
 Every page sleeps $FAULT_SLEEP seconds (default 0.05) to look like work.
+$FAULT_REMOVE_AFTER_FIRST names a directory that the first page deletes
+(a directory vanishing mid-run).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 
@@ -50,6 +53,9 @@ class FakeEngine(Engine):
         return Recognition(text=f"{name} p{page.page} {w}x{h} mean {mean:.1f}", confidence=50.0)
 
     def _misbehave(self, name: str) -> None:
+        doomed = os.environ.get("FAULT_REMOVE_AFTER_FIRST")
+        if doomed:
+            shutil.rmtree(doomed, ignore_errors=True)
         if "crash" in name:
             os.kill(os.getpid(), signal.SIGKILL)
         if "once" in name:

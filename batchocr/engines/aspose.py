@@ -5,7 +5,7 @@ The package carries its own .NET Core 3.1 runtime.  It starts when
 ``fork`` after it started crashes the child.  So:
 
 - the **supervisor** imports this module (``version``, ``inventory``,
-  ``preflight``, ``trial_warning``) but never ``aspose.ocr``.  Checks that
+  ``preflight``, ``run_warnings``) but never ``aspose.ocr``.  Checks that
   need the runtime run in a short-lived subprocess: ``python -m
   batchocr.engines.aspose probe`` (see ``_probe_main``).
 - a **worker** calls ``prepare_runtime()`` (inside ``AsposeEngine.__init__``)
@@ -257,18 +257,17 @@ class AsposeEngine(Engine):
         _run_probe(lic)
 
     @classmethod
-    def trial_warning(cls, settings: Settings) -> str | None:
-        """Supervisor.  The message the CLI prints once, loudly, for an
-        unlicensed run (``None`` when a license is configured; ``preflight``
-        has then checked that it is valid)."""
+    def run_warnings(cls, settings: Settings) -> list[str]:
+        """Supervisor.  Printed once, loudly, for an unlicensed run (nothing
+        when a license is configured; ``preflight`` has checked it is valid)."""
         if settings.aspose_license:
-            return None
-        return (
+            return []
+        return [
             "WARNING: the aspose engine runs in TRIAL mode (no aspose_license set): each page's "
             "text is cut to at most its first 300 characters (short pages to much less, a "
             "one-line page to nothing) and has no confidences. Every record "
             'carries "trial": true. Set aspose_license (BATCHOCR_ASPOSE_LICENSE) to a license file.'
-        )
+        ]
 
     # --- worker side ---------------------------------------------------------
     def __init__(self, settings: Settings) -> None:

@@ -153,6 +153,11 @@ class Engine(ABC):
         return f"put them in {inventory.directory}"
 
     @classmethod
+    def run_warnings(cls, settings: Settings) -> list[str]:
+        """Things the user must hear once before the run (e.g. trial mode)."""
+        return []
+
+    @classmethod
     def preflight(cls, settings: Settings) -> None:
         """Check the environment before any worker starts; raise ConfigError
         (exit 2) with a message saying what is missing and how to fix it."""

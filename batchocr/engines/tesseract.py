@@ -82,8 +82,12 @@ class TesseractEngine(Engine):
         api = self._api
         api.SetImage(page.image)
         api.SetSourceResolution(_dpi(page))
+        # Recognize() first: then a blank page gives "" (GetUTF8Text alone
+        # raises "No text returned" on it, and a blank page is not an error).
+        if not api.Recognize():
+            raise RuntimeError("tesseract could not recognise this page")
         text = api.GetUTF8Text()
-        lines = list(self._lines())
+        lines = list(self._lines()) if text.strip() else []
         words = api.AllWordConfidences()
         confidence = round(sum(words) / len(words), 2) if words else None
         return Recognition(text=text, confidence=confidence, lines=lines)
@@ -95,6 +99,8 @@ class TesseractEngine(Engine):
         if iterator is None:
             return
         for item in tesserocr.iterate_level(iterator, level):
+            if item.Empty(level):  # GetUTF8Text raises on an empty element
+                continue
             text = item.GetUTF8Text(level)
             if not text or not text.strip():
                 continue

@@ -1,0 +1,400 @@
+"""The Ray executor: the same workers as the local pool, as Ray actors.
+
+Data flow (everything on the left runs in the driver, which is the supervisor)::
+
+    Scheduler --next_task--> RayExecutor --actor.process.remote()--> PageActor (Ray actor)
+        ^                       |   one call in flight per actor,        |  PageWorker: decode,
+        |                       |   ray.wait() on all of them            |  recognise, recycle
+        +--worker_lost----------+<--(record, events, restart)------------+
+                                |
+                                +--> sink.page_done / sink.memory (JSONL, driver only)
+
+Only ``WorkItem``s (a path and a page number) travel to the actors: they read
+the images themselves, so INPUT_DIR must be on a filesystem every node sees
+at the same path.  Records and memory events come back as small dicts.
+
+Every actor always has exactly one call in flight (``start``, one page, or
+``close``), so when an actor dies (segfault, SIGKILL, OOM killer, node lost,
+``ray.kill`` on timeout) the error surfaces on that one call and maps to
+exactly one page.  What happens to that page is the ``Scheduler``'s policy,
+shared with the local pool: retried on a fresh actor, then recorded.  Ray
+itself restarts and retries nothing (``max_restarts=0``,
+``max_task_retries=0``): a replacement actor is started here, in the same
+slot, with the same worker id.
+
+Planned replacements are explicit, as in the local pool: a worker asking for
+a restart (``PageOutcome.restart``) is killed after its result arrived and a
+fresh actor (a fresh process) takes its slot.
+
+Cluster requirements (``--ray-address``): batchocr, its engine and the
+engine's models installed on every node, the same version as on the driver
+(actors import ``batchocr.ray_executor``; nothing is shipped from the
+driver), and INPUT_DIR readable at the same path on every node.  For a
+local Ray instance started here, the driver's import path is passed to the
+actors (``runtime_env`` ``PYTHONPATH``), as ``spawn`` does for the local pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import sysconfig
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchocr.config import Settings
+from batchocr.errors import ConfigError, RunAborted
+from batchocr.pool import MAX_START_FAILURES, TICK_SECONDS, RunSink
+from batchocr.scheduling import Scheduler, Task
+
+INSTALL_HINT = "pip install 'batchocr[ray]'"
+# Ray resources and fault handling of one worker actor: one CPU (engines are
+# single-threaded); Ray restarts and retries nothing, the Scheduler decides.
+ACTOR_OPTIONS = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0}
+# Object store of a local Ray instance: only records pass through it (pages
+# are read by the actors), so the minimum Ray accepts is plenty.
+LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
+# Ray's own messages shown by the driver: errors only (records say the rest).
+RAY_LOGGING_LEVEL = logging.ERROR
+
+
+def _import_ray():
+    """Ray is an optional extra: import it only when this executor is chosen."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(f"--executor ray needs Ray ({exc}); install it with: {INSTALL_HINT}") from None
+    return ray
+
+
+# --- actor side ----------------------------------------------------------------
+
+
+class PageActor:
+    """A thin Ray actor around one ``PageWorker``.  Runs in a Ray worker process.
+
+    ``RayExecutor`` turns it into an actor with ``ray.remote(**ACTOR_OPTIONS)``
+    (so importing this module does not need Ray).  Ray imports this class
+    by name in the actor's process: batchocr must be importable there.
+    """
+
+    def __init__(self, settings: Settings, worker_id: int, run_started: float) -> None:
+        self._args = (settings, worker_id, run_started)
+        self._worker = None
+
+    def start(self) -> tuple[str, int, Any]:
+        """("ready", pid, start events) or ("failed", pid, message): the engine cannot load."""
+        # The driver decides what stops when; Ctrl-C to a terminal's process
+        # group must not cut a page short (a local Ray blocks it already).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from batchocr.worker import PageWorker
+
+        try:
+            self._worker = PageWorker(*self._args)
+            return "ready", os.getpid(), self._worker.start()
+        except Exception as exc:  # tell the driver why, as worker_main does
+            return "failed", os.getpid(), f"{type(exc).__name__}: {exc}"
+
+    def process(self, item, attempt: int) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+        """One page: (record, memory events, restart wanted)."""
+        outcome = self._worker.process(item, attempt)
+        return outcome.record, outcome.events, outcome.restart
+
+    def close(self) -> list[dict[str, Any]]:
+        """Free the engine; the ``exit`` memory event."""
+        return self._worker.close()
+
+
+# --- driver side -----------------------------------------------------------------
+
+
+@dataclass
+class ActorSlot:
+    """One worker position; its actor is replaced, its id stays."""
+
+    worker_id: int
+    actor: Any  # ray.actor.ActorHandle
+    call: Any = None  # ray.ObjectRef of the one call in flight
+    call_kind: str = "start"  # "start" | "process" | "close"
+    pid: int | None = None  # the actor's process, from its start reply
+    ready: bool = False
+    task: Task | None = None
+    started_at: float = 0.0  # monotonic time the current task was sent
+    retiring: bool = False  # asked to close: its end is planned
+    timed_out: bool = False
+    reserved: Task | None = None  # a retry to run first on this fresh actor
+    messages: list[str] = field(default_factory=list)
+
+
+class RayExecutor:
+    """Runs the scheduler's pages on Ray actors.  Driver (supervisor) side."""
+
+    def __init__(self, settings: Settings, run_started: float, sink: RunSink) -> None:
+        self.settings = settings
+        self.run_started = run_started
+        self.sink = sink
+        self._ray = _import_ray()
+        self._actor_class = None
+        self._slots: dict[int, ActorSlot] = {}
+        self._start_failures = 0
+        self._stop_deadline: float | None = None  # set on interrupt: grace period end
+        self._scheduler: Scheduler | None = None
+
+    # --- public ------------------------------------------------------------------
+    def run(self, scheduler: Scheduler) -> None:
+        """Process every task of ``scheduler``; returns when all are recorded or stopped."""
+        self._scheduler = scheduler
+        started_ray = self._connect()
+        try:
+            self._actor_class = self._ray.remote(**ACTOR_OPTIONS)(PageActor)
+            for worker_id in range(1, min(self.workers(), len(scheduler)) + 1):
+                self._start_actor(worker_id)
+            while self._slots:
+                self._step()
+        finally:
+            self._kill_all()
+            if started_ray:
+                self._ray.shutdown()
+
+    def stop(self, grace_seconds: float) -> None:
+        """Hand out nothing more; in-flight pages get ``grace_seconds`` to finish.
+
+        Safe to call from a signal handler: it only sets flags."""
+        if self._scheduler is not None:
+            self._scheduler.stopping = True
+        deadline = time.monotonic() + grace_seconds
+        if self._stop_deadline is None or deadline < self._stop_deadline:
+            self._stop_deadline = deadline
+
+    def workers(self) -> int:
+        """``--workers``, else one per CPU the cluster offers (after ``run`` connected)."""
+        if self.settings.workers:
+            return self.settings.workers
+        return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
+    # --- Ray itself --------------------------------------------------------------
+    def _connect(self) -> bool:
+        """Join ``ray_address``, or start a local instance; True if we started it."""
+        previous_sigterm = signal.getsignal(signal.SIGTERM)
+        common = dict(include_dashboard=False, logging_level=RAY_LOGGING_LEVEL, log_to_driver=False)
+        try:
+            if self.settings.ray_address:
+                self._ray.init(address=self.settings.ray_address, **common)
+            else:
+                self._ray.init(
+                    address="local",  # never join a cluster found by chance (RAY_ADDRESS, ray start)
+                    num_cpus=self.settings.resolved_workers(),
+                    object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                    runtime_env={"env_vars": {"PYTHONPATH": _driver_import_path()}},
+                    **common,
+                )
+        except ConnectionError as exc:
+            raise ConfigError(f"cannot join the Ray cluster at {self.settings.ray_address}: {exc}") from None
+        finally:
+            # ray.init installs a SIGTERM handler that exits at once; the
+            # runner's handler (stop, then finish in-flight pages) must stay.
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, previous_sigterm)
+        return not self.settings.ray_address
+
+    # --- the loop --------------------------------------------------------------------
+    def _step(self) -> None:
+        owners = {slot.call: slot for slot in self._slots.values() if slot.call is not None}
+        if owners:
+            ready, rest = self._ray.wait(list(owners), num_returns=1, timeout=self._wait_timeout())
+            if ready and rest:  # take everything that is ready now, not one per tick
+                more, _ = self._ray.wait(rest, num_returns=len(rest), timeout=0)
+                ready += more
+            for ref in ready:
+                slot = owners[ref]
+                if self._slots.get(slot.worker_id) is slot and slot.call is ref:
+                    self._settle(slot)
+        else:
+            time.sleep(self._wait_timeout())
+        self._enforce_timeouts()
+        self._enforce_stop()
+
+    def _wait_timeout(self) -> float:
+        timeout = TICK_SECONDS
+        now = time.monotonic()
+        for slot in self._slots.values():
+            if slot.task is not None and not slot.timed_out:
+                timeout = min(timeout, slot.started_at + self.settings.timeout - now)
+        return max(0.0, timeout)
+
+    def _settle(self, slot: ActorSlot) -> None:
+        """The call in flight on ``slot`` finished: its reply, or its actor's death."""
+        ref, kind = slot.call, slot.call_kind
+        slot.call = None
+        try:
+            reply = self._ray.get(ref)
+        except self._ray.exceptions.RayError as exc:  # the actor died (or our call raised)
+            self._lost(slot, exc)
+            return
+        if kind == "start":
+            self._started(slot, *reply)
+        elif kind == "process":
+            record, events, restart = reply
+            slot.task = None
+            self.sink.page_done(record)
+            self._emit_events(events)
+            if restart or slot.timed_out:  # a fresh process; a timed-out actor is being killed anyway
+                self._replace(slot)
+            else:
+                self._dispatch(slot)
+        else:  # "close"
+            self._emit_events(reply)
+            self._retire(slot)
+
+    def _started(self, slot: ActorSlot, status: str, pid: int, payload: Any) -> None:
+        slot.pid = pid
+        if status == "failed":
+            slot.messages.append(payload)
+            self._retire(slot)
+            self._worker_failed_to_start(slot)
+            return
+        slot.ready = True
+        self._start_failures = 0
+        self._emit_events(payload)
+        self._dispatch(slot)
+
+    def _emit_events(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            self.sink.memory(event)
+
+    def _dispatch(self, slot: ActorSlot) -> None:
+        """Give an idle, ready actor its next page, or tell it to close."""
+        task = slot.reserved or self._scheduler.next_task()
+        slot.reserved = None
+        if task is None:
+            slot.retiring = True
+            slot.call, slot.call_kind = slot.actor.close.remote(), "close"
+            return
+        slot.task = task
+        slot.started_at = time.monotonic()
+        slot.call, slot.call_kind = slot.actor.process.remote(task.item, task.attempt), "process"
+
+    # --- deaths, timeouts and replacements -----------------------------------------
+    def _lost(self, slot: ActorSlot, exc: Exception) -> None:
+        """The actor died with a call in flight: account for it, as ``LocalPool._reap``."""
+        self._retire(slot)
+        if not slot.ready:
+            slot.messages.append(_ray_reason(exc))
+            self._worker_failed_to_start(slot)
+            return
+        retry = None
+        if slot.task is not None:  # it died with a page in hand
+            cause = self._death_cause(slot, exc)
+            self.sink.memory(self._exit_event(slot, cause))
+            retry, record = self._scheduler.worker_lost(
+                slot.task, cause, timed_out=slot.timed_out, worker=slot.worker_id, pid=slot.pid
+            )
+            if record is not None:
+                self.sink.page_done(record)
+        elif not slot.retiring:
+            self.sink.memory(self._exit_event(slot, self._death_cause(slot, exc)))
+        if retry is not None or self._scheduler.has_work():
+            self._start_actor(slot.worker_id).reserved = retry
+
+    def _replace(self, slot: ActorSlot) -> None:
+        """A planned restart: a fresh actor (a fresh process) in the same slot."""
+        self._retire(slot)
+        if self._scheduler.has_work():
+            self._start_actor(slot.worker_id)
+
+    def _retire(self, slot: ActorSlot) -> None:
+        """Forget ``slot`` and end its actor's process (no-op if it is gone)."""
+        if self._slots.get(slot.worker_id) is slot:
+            del self._slots[slot.worker_id]
+        self._kill(slot)
+
+    def _kill(self, slot: ActorSlot) -> None:
+        try:
+            self._ray.kill(slot.actor, no_restart=True)
+        except Exception:  # already dead, or Ray is shutting down: nothing to end
+            pass
+
+    def _worker_failed_to_start(self, slot: ActorSlot) -> None:
+        self._start_failures += 1
+        reason = slot.messages[-1] if slot.messages else "the actor ended before it was ready"
+        if self._start_failures >= MAX_START_FAILURES:
+            raise RunAborted(f"workers cannot start: {reason}")
+        if slot.reserved is not None:
+            self._scheduler.requeue_front(slot.reserved)
+        if self._scheduler.has_work():
+            self._start_actor(slot.worker_id)
+
+    def _death_cause(self, slot: ActorSlot, exc: Exception) -> str:
+        if slot.timed_out:
+            return f"page took longer than the timeout of {self.settings.timeout:g} s; worker killed"
+        return f"worker (Ray actor, pid {slot.pid}) died: {_ray_reason(exc)}"
+
+    def _exit_event(self, slot: ActorSlot, cause: str) -> dict[str, Any]:
+        return {
+            "worker": slot.worker_id,
+            "pid": slot.pid,
+            "event": "exit",
+            "images": None,
+            "rss_mb": None,
+            "t": round(time.time() - self.run_started, 3),
+            "cause": cause,
+        }
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        for slot in self._slots.values():
+            overdue = slot.task is not None and now - slot.started_at > self.settings.timeout
+            if overdue and not slot.timed_out:
+                # Native OCR calls cannot be interrupted: only killing the process stops them.
+                # The call in flight then fails and _lost records the page `timeout`.
+                slot.timed_out = True
+                self._kill(slot)
+
+    def _enforce_stop(self) -> None:
+        if self._stop_deadline is None or time.monotonic() < self._stop_deadline:
+            return  # idle actors are told to close by _dispatch (the scheduler hands out nothing)
+        for slot in self._slots.values():
+            self.sink.memory(self._exit_event(slot, "killed at the end of the interrupt grace period"))
+        self._kill_all()
+
+    def _start_actor(self, worker_id: int) -> ActorSlot:
+        actor = self._actor_class.remote(self.settings, worker_id, self.run_started)
+        slot = ActorSlot(worker_id, actor)
+        slot.call = actor.start.remote()
+        self._slots[worker_id] = slot
+        return slot
+
+    def _kill_all(self) -> None:
+        """End every actor now (no orphans on the cluster)."""
+        for slot in list(self._slots.values()):
+            self._kill(slot)
+        self._slots.clear()
+
+
+def _driver_import_path() -> str:
+    """The driver's import path for a local instance's actors, as ``spawn``
+    gives it to local workers, minus this interpreter's own directories
+    (the actors run the same interpreter and find those anyway)."""
+    own = {os.path.realpath(p) for p in sysconfig.get_paths().values()}
+    entries = []
+    for entry in sys.path:
+        entry = os.path.abspath(entry or os.getcwd())
+        if os.path.realpath(entry) not in own and os.path.isdir(entry) and entry not in entries:
+            entries.append(entry)
+    return os.pathsep.join(entries)
+
+
+def _ray_reason(exc: Exception) -> str:
+    """Ray's explanation of a failed call, on one line (for records and messages)."""
+    text = getattr(exc, "error_msg", None) or str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # ActorDiedError lists class_name, actor_id, pid, ... as "\tkey: value" lines.
+    lines = [line for line in lines if line.split(":")[0] not in _RAY_ID_LINES]
+    return " ".join(lines)[:400] or type(exc).__name__
+
+
+_RAY_ID_LINES = {"class_name", "actor_id", "pid", "name", "namespace", "ip"}
