@@ -1,0 +1,145 @@
+"""End to end with the real default engine (tesseract) on the shipped samples."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from conftest import SAMPLES, RunResult, batchocr_env, read_jsonl
+from textmetrics import cer
+
+MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())
+MAX_CLEAN_CER = 0.03
+
+
+def expected_pages() -> Counter:
+    return Counter((entry["file"], page) for entry in MANIFEST for page in range(1, entry["pages"] + 1))
+
+
+def ground_truth(entry) -> list[str]:
+    return (SAMPLES / entry["ground_truth"]).read_text().split("\f")
+
+
+@pytest.fixture(scope="module")
+def samples_run(tmp_path_factory) -> RunResult:
+    """One real run over every sample: 2 workers, engines recycled every 2 pages."""
+    tmp = tmp_path_factory.mktemp("samples")
+    out = tmp / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchocr", "run", str(SAMPLES), "-o", str(out),
+         "--workers", "2", "--recycle-every", "2"],
+        capture_output=True, text=True, timeout=600, env=batchocr_env(tmp), cwd=tmp,
+    )  # fmt: skip
+    return RunResult(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+def test_every_sample_page_exactly_once(samples_run):
+    assert samples_run.returncode == 0, samples_run.stderr
+    assert Counter((r["path"], r["page"]) for r in samples_run.results()) == expected_pages()
+    assert all(r["status"] == "ok" and r["engine"] == "tesseract" for r in samples_run.results())
+    assert "pages/s" in samples_run.stderr  # the one-line summary
+
+
+def test_clean_pages_character_error_rate(samples_run):
+    """Whitespace is normalised (every run of spaces/newlines/form feeds -> one space)."""
+    texts = {(r["path"], r["page"]): r["text"] for r in samples_run.results()}
+    rates = {}
+    for entry in MANIFEST:
+        for page, truth in enumerate(ground_truth(entry), start=1):
+            rates[(entry["file"], page, entry["kind"])] = cer(truth, texts[(entry["file"], page)])
+    print("\n".join(f"{f} p{p} ({k}): CER {r:.2%}" for (f, p, k), r in sorted(rates.items())))
+    clean = {key: rate for key, rate in rates.items() if key[2] == "clean"}
+    assert len(clean) >= 8
+    assert max(clean.values()) <= MAX_CLEAN_CER, clean
+
+
+def test_records_carry_the_documented_fields(samples_run):
+    record = samples_run.results()[0]
+    for field in ("path", "page", "status", "text", "confidence", "engine", "worker", "pid", "ms", "error"):
+        assert field in record
+    assert 0 < record["confidence"] <= 100 and record["ms"] > 0
+    assert record["lines"] and len(record["lines"][0]["bbox"]) == 4
+
+
+def test_recycling_every_two_pages_logs_every_worker(samples_run):
+    memory = samples_run.memory()
+    recycles = [e for e in memory if e["event"] == "recycle"]
+    assert {e["worker"] for e in recycles} == {1, 2}
+    for e in recycles:
+        assert e["reason"] == "count" and e["mode"] == "in-process"
+        assert e["rss_before_mb"] > 0 and e["rss_after_mb"] > 0
+    assert {e["event"] for e in memory} >= {"start", "recycle", "exit"}
+
+
+def test_run_json(samples_run):
+    info = samples_run.run_info()
+    assert info["engine"]["name"] == "tesseract" and "tesserocr" in info["engine"]["version"]
+    assert info["counts"]["ok"] == sum(expected_pages().values()) and info["counts"]["failed"] == 0
+    assert info["models"]["required"] == ["eng.traineddata"]
+    assert info["pages_per_second"] > 0 and info["status"] == "finished"
+
+
+def test_corrupt_and_empty_files_are_error_records(run_batchocr, tmp_path):
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    shutil.copy(SAMPLES / "letter.png", in_dir / "good.png")
+    (in_dir / "empty.png").write_bytes(b"")
+    data = (SAMPLES / "memo.png").read_bytes()
+    (in_dir / "truncated.png").write_bytes(data[: len(data) // 3])
+    (in_dir / "garbage.jpg").write_bytes(os.urandom(5000))
+    result = run_batchocr(in_dir, "--workers", "2")
+    assert result.returncode == 1
+    records = {r["path"]: r for r in result.results()}
+    assert records["good.png"]["status"] == "ok" and "Dear" in records["good.png"]["text"]
+    assert records["empty.png"]["error"] == "empty file (0 bytes)"
+    assert "truncated" in records["truncated.png"]["error"]
+    assert "not a recognised image" in records["garbage.jpg"]["error"]
+    assert all(r["status"] == "error" for name, r in records.items() if name != "good.png")
+
+
+def test_missing_language_model_exits_3_before_any_worker(run_batchocr):
+    result = run_batchocr(SAMPLES, "--lang", "eng+xyz")
+    assert result.returncode == 3
+    assert "xyz.traineddata" in result.stderr and "looked in: /" in result.stderr
+    assert not (result.out_dir / "memory.jsonl").exists()
+
+
+def test_bad_usage_exits_2(run_batchocr, tmp_path):
+    assert run_batchocr(SAMPLES, "--workers", "many").returncode == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("workerz = 2\n")
+    result = run_batchocr(SAMPLES, "--config", bad)
+    assert result.returncode == 2 and "workerz" in result.stderr
+    assert run_batchocr(tmp_path / "no-such-dir").returncode == 2
+
+
+def test_real_sigkill_of_a_tesseract_worker_loses_nothing(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchocr", "run", str(SAMPLES), "-o", str(out), "--workers", "2", "--quiet"],
+        env=batchocr_env(tmp_path), stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    victim = None
+    deadline = time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline:
+        busy = [c for c in psutil.Process(proc.pid).children() if c.cpu_percent(interval=0.05) > 20]
+        done = (out / "results.jsonl").exists() and (out / "results.jsonl").read_bytes().count(b"\n") >= 1
+        if busy and done:
+            victim = busy[0].pid
+    assert victim, "no busy worker to kill"
+    os.kill(victim, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    records = read_jsonl(out / "results.jsonl")
+    assert Counter((r["path"], r["page"]) for r in records) == expected_pages()
+    exits = [e for e in read_jsonl(out / "memory.jsonl") if e["event"] == "exit" and e["pid"] == victim]
+    assert exits and "signal 9" in exits[0]["cause"]
