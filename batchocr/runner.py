@@ -108,6 +108,7 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
         total=len(plan.todo), unit="page", file=sys.stderr, dynamic_ncols=True,
         disable=settings.quiet or not sys.stderr.isatty(),
     )  # fmt: skip
+    progress.set_postfix(failed=0, refresh=False)
     sink = OutputSink(out_dir, progress, info["started_epoch"])
     info["run"] = sink.run_id
     write_json_atomic(out_dir / RUN_INFO, info)
@@ -282,6 +283,8 @@ def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out
         f"{info['workers']} workers -> {out_dir / RESULTS}"
     )
     print(line, file=sys.stderr)
+    if not found.items:
+        print(f"  no images found under {info['input_dir']}", file=sys.stderr)
     for failure in sink.failures[:SHOWN_FAILURES]:
         print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
     if len(sink.failures) > SHOWN_FAILURES:
