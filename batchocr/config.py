@@ -42,6 +42,7 @@ class Settings:
     timeout: float = 300.0  # seconds one page may take before its worker is killed
     retries: int = 1  # times a page that killed its worker is tried again
     grace_seconds: float = 10.0  # on Ctrl-C/SIGTERM, time left to in-flight pages
+    max_failed_share: float = 0.5  # stop early when more pages than this share fail (1 = never)
 
     # --- input and measurements ---------------------------------------------
     max_image_pixels: int = 100_000_000  # pixel budget per page (decompression bombs)
@@ -168,6 +169,7 @@ def _validate(s: Settings) -> None:
         (s.timeout > 0, "timeout must be > 0 seconds"),
         (s.retries >= 0, "retries must be >= 0"),
         (s.grace_seconds >= 0, "grace_seconds must be >= 0"),
+        (0 < s.max_failed_share <= 1, "max_failed_share must be in (0, 1]"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
         (s.memory_sample_seconds >= 0, "memory_sample_seconds must be >= 0"),
         (bool(s.languages()), "lang must name at least one language"),

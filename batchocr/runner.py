@@ -31,13 +31,17 @@ from batchocr.records import OK, TIMEOUT
 from batchocr.resume import ResumePlan, move_aside, plan_resume
 from batchocr.scheduling import Scheduler
 SHOWN_FAILURES = 10  # failures listed by path in the summary
+MIN_PAGES_FOR_FAILED_SHARE = 20  # judge the failure share only after this many pages
 
 
 class OutputSink:
     """Receives records from the executor: writes them and counts them."""
 
-    def __init__(self, out_dir: Path, progress: tqdm, run_started: float) -> None:
+    def __init__(self, out_dir: Path, progress: tqdm, run_started: float, max_failed_share: float = 1.0) -> None:
         self.run_started = run_started
+        self.max_failed_share = max_failed_share
+        self.on_too_many_failures = lambda message: None  # set by the runner
+        self.too_many_failures: str | None = None
         # Tags every line, so runs resumed into the same files stay apart.
         self.run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(run_started))
         self.results = JsonlWriter(out_dir / RESULTS)
@@ -56,7 +60,19 @@ class OutputSink:
                 {k: record.get(k) for k in ("path", "page", "status", "error")}
             )
             self.progress.set_postfix(failed=len(self.failures), refresh=False)
+            self._check_failed_share()
         self.progress.update(1)
+
+    def _check_failed_share(self) -> None:
+        done = sum(self.counts.values())
+        share = len(self.failures) / done
+        if self.too_many_failures or done < MIN_PAGES_FOR_FAILED_SHARE or share <= self.max_failed_share:
+            return
+        self.too_many_failures = (
+            f"stopped early: {len(self.failures)} of the {done} pages done failed ({share:.0%}, "
+            f"above max_failed_share {self.max_failed_share:.0%}); look at the errors, then re-run to resume"
+        )
+        self.on_too_many_failures(self.too_many_failures)
 
     def memory(self, event: dict[str, Any]) -> None:
         event["run"] = self.run_id
@@ -109,7 +125,7 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
         disable=settings.quiet or not sys.stderr.isatty(),
     )  # fmt: skip
     progress.set_postfix(failed=0, refresh=False)
-    sink = OutputSink(out_dir, progress, info["started_epoch"])
+    sink = OutputSink(out_dir, progress, info["started_epoch"], settings.max_failed_share)
     info["run"] = sink.run_id
     write_json_atomic(out_dir / RUN_INFO, info)
     interrupt = _execute(settings, engine, plan, sink, info, progress)
@@ -124,6 +140,7 @@ def _execute(settings, engine, plan: ResumePlan, sink: OutputSink, info, progres
     """Run every page to do through the executor; always flush and record how it ended."""
     executor = _make_executor(settings, info["started_epoch"], sink)
     interrupt = _Interrupts(executor, settings.grace_seconds)
+    sink.on_too_many_failures = lambda message: executor.stop(settings.grace_seconds)
     try:
         with interrupt.installed():
             executor.run(Scheduler(plan.todo, settings.retries, engine.name))
@@ -250,7 +267,8 @@ def _finish_run_info(info: dict[str, Any], sink: OutputSink, plan: ResumePlan, s
     done_now = sum(sink.counts.values())
     ok = sink.counts[OK] + plan.skipped_ok
     info.update(
-        status="interrupted" if signal_name else ("aborted" if "aborted" in info else "finished"),
+        status=_status(info, sink, signal_name),
+        stopped_early=sink.too_many_failures,
         interrupted=bool(signal_name),
         signal=signal_name,
         ended=_now(),
@@ -268,6 +286,14 @@ def _finish_run_info(info: dict[str, Any], sink: OutputSink, plan: ResumePlan, s
     )
 
 
+def _status(info: dict[str, Any], sink: OutputSink, signal_name: str | None) -> str:
+    if signal_name:
+        return "interrupted"
+    if "aborted" in info:
+        return "aborted"
+    return "stopped-early" if sink.too_many_failures else "finished"
+
+
 def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out_dir: Path) -> None:
     c = info["counts"]
     parts = [f"{c['ok']} ok", f"{c['failed']} failed"]
@@ -276,13 +302,15 @@ def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out
     if c["timeout"]:
         parts.append(f"{c['timeout']} of them timed out")
     if c["not_done"]:
-        parts.append(f"{c['not_done']} not done (interrupted: run again to resume)")
+        parts.append(f"{c['not_done']} not done (run again to resume)")
     line = (
         f"batchocr: {c['pages']} pages in {info['files']} files: {', '.join(parts)}; "
         f"{info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
         f"{info['workers']} workers -> {out_dir / RESULTS}"
     )
     print(line, file=sys.stderr)
+    if sink.too_many_failures:
+        print(f"  {sink.too_many_failures}", file=sys.stderr)
     if not found.items:
         print(f"  no images found under {info['input_dir']}", file=sys.stderr)
     for failure in sink.failures[:SHOWN_FAILURES]:

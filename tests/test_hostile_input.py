@@ -102,3 +102,34 @@ def test_directory_vanishing_mid_run(run_batchocr, tmp_path):
     assert all(r["status"] == "error" and "file not found" in r["error"] for r in doomed)
     assert all(r["status"] == "ok" for p, r in records.items() if p.startswith("a"))
     assert result.returncode == 1
+
+
+def test_unreadable_file_and_directory(tmp_path):
+    """Permissions: an error record for the file, a reported skip for the directory."""
+    import subprocess
+    import sys
+
+    from conftest import batchocr_env, read_jsonl
+
+    root = tmp_path / "in"
+    text_page(root / "ok.png", ["readable"])
+    text_page(root / "locked.png", ["unreadable"])
+    text_page(root / "closed" / "inside.png", ["unreachable"])
+    os.chmod(root / "locked.png", 0)
+    os.chmod(root / "closed", 0)
+    # root reads anything: drop the capabilities that let it, as an ordinary user has none
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    try:
+        proc = subprocess.run(
+            [*prefix, sys.executable, "-m", "batchocr", "run", str(root), "-o", str(tmp_path / "out"),
+             "--engine", "fault_engines:FakeEngine"],
+            env=batchocr_env(tmp_path), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.chmod(root / "closed", 0o755)
+    records = {r["path"]: r for r in read_jsonl(tmp_path / "out" / "results.jsonl")}
+    assert proc.returncode == 1, proc.stderr
+    assert records["ok.png"]["status"] == "ok"
+    assert records["locked.png"]["status"] == "error"
+    assert "permission denied" in records["locked.png"]["error"]
+    assert "closed: cannot list directory: Permission denied" in proc.stderr

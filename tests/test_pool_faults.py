@@ -172,3 +172,16 @@ def read_jsonl_tolerant(path):
         return read_jsonl(path)
     except ValueError:  # a line being written right now
         return []
+
+
+def test_run_stops_early_when_most_pages_fail(run_batchocr, fake_pages):
+    names = [f"p{i:02d}-raise.png" for i in range(40)] + [f"q{i:02d}.png" for i in range(40)]
+    result = run_batchocr(
+        fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "2",
+        env={"BATCHOCR_MAX_FAILED_SHARE": "0.5"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    info = result.run_info()
+    assert info["status"] == "stopped-early" and "max_failed_share" in info["stopped_early"]
+    assert info["counts"]["not_done"] > 0  # it did not grind through the rest
+    assert "stopped early" in result.stderr
