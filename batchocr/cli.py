@@ -134,6 +134,21 @@ def models_prune(config_file: str | None, prefix: str | None, yes: bool, **optio
             sys.exit(int(ExitCode.PAGES_FAILED))
 
 
+@cli.command()
+@click.argument("out_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write memory and throughput charts to this PNG.")
+@click.option("--html", type=click.Path(dir_okay=False), help="Write an HTML report with the charts embedded.")
+def report(out_dir: str, as_json: bool, plot: str | None, html: str | None) -> None:
+    """Summarise OUT_DIR: pages, throughput, worker memory and recycles, failures.
+
+    Charts need matplotlib: pip install 'batchocr[plot]'.
+    """
+    from batchocr.report import main as report_main
+
+    click.echo(report_main(out_dir, as_json=as_json, plot=plot, html=html))
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

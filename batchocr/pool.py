@@ -120,7 +120,8 @@ class Slot:
     retiring: bool = False  # asked to restart or to stop: its exit is planned
     timed_out: bool = False
     reserved: Task | None = None  # a retry to run first on this fresh worker
-    messages: list = field(default_factory=list)
+    messages: list = field(default_factory=list)  # why it failed to start
+    last_event: dict = field(default_factory=dict)  # its latest memory event, for its exit record
 
 
 class LocalPool:
@@ -192,7 +193,7 @@ class LocalPool:
         if kind == "ready":
             slot.ready = True
             self._start_failures = 0
-            self._emit_events(message[1])
+            self._emit_events(slot, message[1])
             self._dispatch(slot)
         elif kind == "failed":
             slot.messages.append(message[1])
@@ -200,17 +201,18 @@ class LocalPool:
             _, record, events, restart = message
             slot.task = None
             self.sink.page_done(record)
-            self._emit_events(events)
+            self._emit_events(slot, events)
             if restart:
                 slot.retiring = True  # it exits by itself; _reap starts a fresh one
             else:
                 self._dispatch(slot)
         elif kind == "bye":
-            self._emit_events(message[1])
+            self._emit_events(slot, message[1])
 
-    def _emit_events(self, events: list[dict[str, Any]]) -> None:
+    def _emit_events(self, slot: Slot, events: list[dict[str, Any]]) -> None:
         for event in events:
             self.sink.memory(event)
+            slot.last_event = event
 
     def _dispatch(self, slot: Slot) -> None:
         """Give an idle, ready worker its next page, or tell it to stop."""
@@ -273,10 +275,10 @@ class LocalPool:
             slot.task = None
             slot.retiring = slot.retiring or restart
             self.sink.page_done(record)
-            self._emit_events(events)
+            self._emit_events(slot, events)
         elif message[0] in ("ready", "bye"):
             slot.ready = True
-            self._emit_events(message[1])
+            self._emit_events(slot, message[1])
         elif message[0] == "failed":
             slot.messages.append(message[1])
 
@@ -304,12 +306,13 @@ class LocalPool:
         return f"worker exited unexpectedly with code {code}"
 
     def _exit_event(self, slot: Slot, cause: str) -> dict[str, Any]:
+        """For a process that could not say goodbye: its last known numbers."""
         return {
             "worker": slot.worker_id,
             "pid": slot.process.pid,
             "event": "exit",
-            "images": None,
-            "rss_mb": None,
+            "images": slot.last_event.get("images"),
+            "rss_mb": slot.last_event.get("rss_mb"),
             "t": round(time.time() - self.run_started, 3),
             "cause": cause,
         }

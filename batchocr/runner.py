@@ -43,7 +43,7 @@ class OutputSink:
         self.on_too_many_failures = lambda message: None  # set by the runner
         self.too_many_failures: str | None = None
         # Tags every line, so runs resumed into the same files stay apart.
-        self.run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(run_started))
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_started))}-{os.getpid()}"
         self.results = JsonlWriter(out_dir / RESULTS)
         self.memory_log = JsonlWriter(out_dir / MEMORY)
         self.progress = progress

@@ -1,0 +1,744 @@
+"""``batchocr report``: read an output directory and summarise it.  No engine, no workers.
+
+Data flow::
+
+    results.jsonl ─┐
+    memory.jsonl ──┼─> load_outputs ─> split into runs ─> summarize ─> format_text / JSON
+    run.json ──────┘                         │
+                                             └─> chart_data ─> plotting (PNG, HTML)
+
+Everything below ``load_outputs`` is a pure function over lists of dicts, so
+tests can feed it lines directly.
+
+Several runs in one directory: a run resumed into an output directory
+appends to ``memory.jsonl`` (its ``t`` restarts at 0, its workers send fresh
+``start`` events) and adds its records to ``results.jsonl`` (which resume
+compacts to one final record per page).  Memory events are split where
+their ``run`` tag changes or where a ``start`` event shows the run clock
+restarted (``_RunSplitter``: this also covers lines written before the tag
+existed, and two runs started within one second, whose tags collide).
+Records go to the run their worker's ``pid`` worked in, else by their tag.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from batchocr.errors import ConfigError
+from batchocr.output import MEMORY, RESULTS, RUN_INFO
+from batchocr.records import ERROR, OK, TIMEOUT
+from batchocr.resume import read_records
+
+# A ``start`` event this many seconds before the latest ``t`` seen opens a new
+# run, whatever its tag says.  Events of one run reach the file
+# slightly out of ``t`` order (a worker stamps an event, then recycles, then
+# sends it), but a worker's ``start`` is sent as soon as it is stamped.
+RUN_CLOCK_RESTART_SLACK = 0.5
+
+# Leak fitting: points within the first WARMUP_IMAGES pages after an engine
+# (re)load are skipped (allocator arenas and engine caches are still
+# growing; that is warm-up, not a leak), and a segment must then span at
+# least MIN_SEGMENT_IMAGES pages to be used (a short stretch cannot tell
+# growth from page-to-page noise).
+WARMUP_IMAGES = 3
+MIN_SEGMENT_IMAGES = 10
+
+TOP_FAILURE_CAUSES = 10
+
+
+# --- reading -----------------------------------------------------------------
+
+
+@dataclass
+class Outputs:
+    """The raw content of one output directory."""
+
+    out_dir: Path
+    results: list[dict[str, Any]]
+    memory: list[dict[str, Any]]
+    run_info: dict[str, Any]
+    unreadable_lines: int = 0  # torn or corrupt JSONL lines skipped
+
+
+def load_outputs(out_dir: str | Path) -> Outputs:
+    """Read results.jsonl, memory.jsonl and run.json (any may be missing, not all)."""
+    out = Path(out_dir)
+    paths = [out / RESULTS, out / MEMORY, out / RUN_INFO]
+    if not any(p.exists() for p in paths):
+        raise ConfigError(f"{out} holds no batchocr outputs ({RESULTS}, {MEMORY}, {RUN_INFO})")
+    results, bad_results = _read_jsonl(out / RESULTS)
+    memory, bad_memory = _read_jsonl(out / MEMORY)
+    return Outputs(out, results, memory, _read_run_info(out / RUN_INFO), bad_results + bad_memory)
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    if not path.exists():
+        return [], 0
+    try:
+        return read_records(path)  # skips a torn tail: the run may be live
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_run_info(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+
+
+# --- runs ----------------------------------------------------------------------
+
+
+class _RunSplitter:
+    """Tells where one run's memory events end and the next run's begin.
+
+    A new run begins where the ``run`` tag changes, or where a ``start``
+    event shows the run clock restarted: its ``t`` is more than
+    RUN_CLOCK_RESTART_SLACK below the latest ``t`` so far, or below it at
+    all while no worker process is alive (within a run, a worker that
+    starts when none is alive was spawned after every event so far was
+    stamped).  The clock test also separates runs whose tags collide
+    (tags have one-second resolution)."""
+
+    def __init__(self) -> None:
+        self.tag: str | None = None
+        self.latest_t: float | None = None
+        self.alive: set[Any] = set()  # pids started and not yet gone
+
+    def starts_new_run(self, event: dict[str, Any]) -> bool:
+        t = event.get("t") or 0.0
+        new = self.latest_t is None or event.get("run") != self.tag
+        if not new and event.get("event") == "start":
+            went_back = t < self.latest_t
+            new = t < self.latest_t - RUN_CLOCK_RESTART_SLACK or (went_back and not self.alive)
+        if new:
+            self.tag, self.latest_t, self.alive = event.get("run"), t, set()
+        self._track(event, t)
+        return new
+
+    def _track(self, event: dict[str, Any], t: float) -> None:
+        self.latest_t = max(self.latest_t, t)
+        kind = event.get("event")
+        if kind == "start":
+            self.alive.add(event.get("pid"))
+        elif kind == "exit" or (kind == "recycle" and event.get("mode") == "restart"):
+            self.alive.discard(event.get("pid"))
+
+
+def split_memory_by_run(events: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Memory events grouped by run, in file order (see ``_RunSplitter``).
+
+    A run is named by its tag; untagged runs ``untagged-1``, ``untagged-2``...;
+    a tag seen again for a later run gets ``#2``, ``#3``...
+    """
+    runs: dict[str, list[dict[str, Any]]] = {}
+    splitter = _RunSplitter()
+    current = ""
+    for event in events:
+        if splitter.starts_new_run(event):
+            current = _unique_name(event.get("run") or f"untagged-{len(runs) + 1}", runs)
+            runs[current] = []
+        runs[current].append(event)
+    return runs
+
+
+def _unique_name(name: str, taken: dict[str, Any]) -> str:
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}#{n}"
+    return candidate
+
+
+def run_tag(run_name: str) -> str | None:
+    """The ``run`` tag a run's lines carry (None for untagged runs)."""
+    return None if run_name.startswith("untagged-") else run_name.split("#")[0]
+
+
+def split_results_by_run(
+    records: Iterable[dict[str, Any]], memory_runs: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Records grouped by run: the run their worker's pid worked in (if its
+    tag agrees), else their ``run`` tag, else the last run."""
+    pid_run = {e.get("pid"): name for name, events in memory_runs.items() for e in events}
+    fallback = next(reversed(memory_runs), "untagged-1")
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in memory_runs}
+    for record in records:
+        by_pid = pid_run.get(record.get("pid"))
+        if by_pid and record.get("run") in (None, run_tag(by_pid)):
+            name = by_pid
+        else:
+            name = record.get("run") or fallback
+        runs.setdefault(name, []).append(record)
+    return runs
+
+
+def final_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per (path, page): the last one, as resume keeps it."""
+    return list({(r.get("path"), r.get("page")): r for r in records}.values())
+
+
+def run_history(run_info: dict[str, Any], run_names: list[str]) -> dict[str, dict[str, Any]]:
+    """What run.json says about each run: ``previous_runs`` then the latest
+    run, matched in order to the runs with the same tag (so colliding tags
+    still pair up right); a run.json without tags describes the last run."""
+    entries = [*run_info.get("previous_runs", []), run_info] if run_info else []
+    unmatched = list(run_names)
+    history: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        tag = entry.get("run")
+        match = next((name for name in unmatched if run_tag(name) == tag), None) if tag else None
+        if match is None and entry is run_info and unmatched:
+            match = unmatched[-1]
+        if match is not None:
+            history[match] = entry
+            unmatched = unmatched[unmatched.index(match) + 1 :]
+    return history
+
+
+# --- memory: the leak rate ---------------------------------------------------------
+
+
+@dataclass
+class LeakEstimate:
+    """RSS growth per 1,000 pages within recycle segments (None: no usable segment)."""
+
+    mb_per_1000_pages: float | None
+    segments_used: int = 0
+    segments_too_short: int = 0
+    pages_covered: int = 0  # pages spanned by the segments used
+
+
+def recycle_segments(process_events: list[dict[str, Any]]) -> list[list[tuple[int, float]]]:
+    """(images, rss_mb) points of one worker process, cut at each recycle.
+
+    A segment runs from an engine (re)load to the next recycle or the exit.
+    Its points: ``sample`` events, the recycle's ``rss_before_mb`` and a
+    measured ``exit``.  The fresh-engine points (``start``, ``rss_after_mb``)
+    are no part of a segment: before any page they sit far below the
+    working level and would read as growth.  One point per ``images`` value
+    (the last): a sample and a recycle after the same page are one reading.
+    """
+    segments: list[dict[int, float]] = [{}]
+    starts = [0]  # images at each segment's engine load
+    for event in process_events:
+        kind = event.get("event")
+        if kind == "sample" or (kind == "exit" and event.get("rss_mb") is not None):
+            segments[-1][event["images"]] = event["rss_mb"]
+        elif kind == "recycle":
+            segments[-1][event["images"]] = event.get("rss_before_mb", event["rss_mb"])
+            segments.append({})
+            starts.append(event["images"])
+    return [
+        [(images, rss) for images, rss in sorted(points.items()) if images - start > WARMUP_IMAGES]
+        for points, start in zip(segments, starts, strict=True)
+    ]
+
+
+def least_squares_slope(points: list[tuple[int, float]]) -> float | None:
+    """Slope of the least-squares line through (x, y) points; None if x does not vary."""
+    if len(points) < 2:
+        return None
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+
+
+def leak_rate(segments: Iterable[list[tuple[int, float]]]) -> LeakEstimate:
+    """RSS growth in MB per 1,000 pages, between recycles.
+
+    Method: within each recycle segment (one engine's life: from a (re)load
+    to the next recycle or exit, warm-up pages dropped, see
+    ``recycle_segments``), fit RSS against pages done by least squares; the
+    slope is that engine's growth per page.  A recycle resets RSS, so
+    segments are fitted separately (a fit across recycles would average the
+    saw-tooth away).  Segments spanning fewer than MIN_SEGMENT_IMAGES pages
+    are skipped.  The slopes are averaged weighted by segment length in
+    pages: a long segment measures growth better than a short one and
+    represents more of the run.  Flat memory gives ~0; a leak of 40 MB per
+    page gives 40,000.
+    """
+    weighted, total, used, short = 0.0, 0, 0, 0
+    for points in segments:
+        span = points[-1][0] - points[0][0] if points else 0
+        slope = least_squares_slope(points) if span >= MIN_SEGMENT_IMAGES else None
+        if slope is None:
+            short += bool(points)
+            continue
+        weighted += slope * span
+        total += span
+        used += 1
+    rate = round(weighted / total * 1000, 1) if total else None
+    return LeakEstimate(rate, segments_used=used, segments_too_short=short, pages_covered=total)
+
+
+def events_by_process(events: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """Memory events grouped by pid, in file order (one worker's pipe is FIFO)."""
+    processes: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for event in events:
+        processes[event.get("pid")].append(event)
+    return dict(processes)
+
+
+def run_segments(events: list[dict[str, Any]]) -> list[list[tuple[int, float]]]:
+    return [seg for process in events_by_process(events).values() for seg in recycle_segments(process)]
+
+
+# --- per worker, per run ---------------------------------------------------------
+
+
+@dataclass
+class WorkerStats:
+    worker: int
+    pages: int
+    pages_per_second: float | None
+    processes: int  # pids this worker slot had (1 + restarts + crashes)
+    recycles_in_process: int
+    recycles_restart: int
+    recycle_reasons: dict[str, int]
+    unplanned_exits: int  # crashes, timeouts, kills at an interrupt
+    rss_start_mb: float | None
+    rss_median_mb: float | None
+    rss_max_mb: float | None
+    leak: LeakEstimate
+
+
+def rss_readings(events: Iterable[dict[str, Any]]) -> list[float]:
+    """Every RSS measurement in these events (a recycle holds two)."""
+    values = []
+    for event in events:
+        for key in ("rss_before_mb", "rss_mb"):
+            if event.get(key) is not None:
+                values.append(event[key])
+    return values
+
+
+def worker_stats(
+    worker: int, events: list[dict[str, Any]], records: list[dict[str, Any]], seconds: float | None
+) -> WorkerStats:
+    """One worker slot in one run: its events and the records it produced."""
+    recycles = [e for e in events if e.get("event") == "recycle"]
+    starts = [e for e in events if e.get("event") == "start"]
+    exits = [e for e in events if e.get("event") == "exit" and e.get("cause") != "finished"]
+    readings = rss_readings(events)
+    pages = len(records)
+    return WorkerStats(
+        worker=worker,
+        pages=pages,
+        pages_per_second=_rate(pages, seconds),
+        processes=len({e.get("pid") for e in events}),
+        recycles_in_process=sum(e.get("mode") == "in-process" for e in recycles),
+        recycles_restart=sum(e.get("mode") == "restart" for e in recycles),
+        recycle_reasons=dict(Counter(e.get("reason") for e in recycles)),
+        unplanned_exits=len(exits),
+        rss_start_mb=starts[0]["rss_mb"] if starts else None,
+        rss_median_mb=round(statistics.median(readings), 1) if readings else None,
+        rss_max_mb=max(readings) if readings else None,
+        leak=leak_rate(run_segments(events)),
+    )
+
+
+def _rate(count: int, seconds: float | None) -> float | None:
+    return round(count / seconds, 3) if seconds else None
+
+
+# --- per run ---------------------------------------------------------------------
+
+
+@dataclass
+class RunSummary:
+    run: str
+    seconds: float | None
+    workers: int
+    pages: int  # records of this run still in results.jsonl
+    pages_per_second: float | None
+    time: dict[str, float]  # worker-seconds: capacity, engine, decode, recycle, other
+    leak: LeakEstimate
+    worker_stats: list[WorkerStats] = field(default_factory=list)
+    status: str | None = None  # from run.json, when known
+
+
+def run_seconds(run_id: str, events: list[dict], records: list[dict], history: dict[str, dict]) -> float | None:
+    """The run's wall time: run.json's figure, else the latest ``t`` it wrote."""
+    known = history.get(run_id, {}).get("seconds")
+    if known:
+        return known
+    times = [x["t"] for x in [*events, *records] if x.get("t") is not None]
+    return max(times) if times else None
+
+
+def time_split(records: list[dict], events: list[dict], workers: int, seconds: float | None) -> dict[str, float]:
+    """Where the workers' time went, in worker-seconds.
+
+    Capacity is workers x wall time; ``other`` is what is left after engine,
+    decoding and recycling: worker start-up, handing pages over, writing,
+    restarts after crashes, and idle workers at the end of the run."""
+    engine = sum(r.get("ms") or 0 for r in records) / 1000
+    decode = sum(r.get("decode_ms") or 0 for r in records) / 1000
+    recycle = sum(e.get("recycle_ms") or 0 for e in events if e.get("event") == "recycle") / 1000
+    capacity = workers * seconds if seconds else 0.0
+    split = {"capacity": capacity, "engine": engine, "decode": decode, "recycle": recycle}
+    split["other"] = max(0.0, capacity - engine - decode - recycle) if capacity else 0.0
+    return {k: round(v, 3) for k, v in split.items()}
+
+
+def summarize_run(run_id: str, events: list[dict], records: list[dict], history: dict[str, dict]) -> RunSummary:
+    seconds = run_seconds(run_id, events, records, history)
+    worker_ids = sorted({e["worker"] for e in events if e.get("worker") is not None}
+                        | {r["worker"] for r in records if r.get("worker") is not None})  # fmt: skip
+    workers = history.get(run_id, {}).get("workers") or len(worker_ids)
+    stats = [
+        worker_stats(
+            w, [e for e in events if e.get("worker") == w], [r for r in records if r.get("worker") == w], seconds
+        )
+        for w in worker_ids
+    ]
+    return RunSummary(
+        run=run_id,
+        seconds=seconds,
+        workers=workers,
+        pages=len(records),
+        pages_per_second=_rate(len(records), seconds),
+        time=time_split(records, events, workers, seconds),
+        leak=leak_rate(run_segments(events)),
+        worker_stats=stats,
+        status=history.get(run_id, {}).get("status"),
+    )
+
+
+# --- failures --------------------------------------------------------------------
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_PATH = re.compile(r"(?<![\w.])/[^\s:,;)]+")
+_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
+_BIG_NUMBER = re.compile(r"\b\d+(?:\.\d+)?\b")
+_TRIES = re.compile(r"\s*\(tried \d+ times\)$")
+
+
+def failure_cause(record: dict[str, Any]) -> str:
+    """An error message with its particulars (file names, paths, sizes,
+    addresses, retry counts) masked, so pages failing for one reason group
+    together.  Signal names stay: SIGKILL and SIGSEGV are different causes."""
+    message = _TRIES.sub("", record.get("error") or "(no message)")
+    message = _QUOTED.sub("'…'", message)
+    message = _PATH.sub("<path>", message)
+    message = _HEX.sub("<addr>", message)
+    message = _BIG_NUMBER.sub(lambda m: m.group(0) if len(m.group(0)) <= 2 else "<n>", message)
+    kind = record.get("error_kind") or record.get("status")
+    return f"{kind}: {message}"
+
+
+def top_failures(records: Iterable[dict[str, Any]], limit: int = TOP_FAILURE_CAUSES) -> list[dict[str, Any]]:
+    """The most frequent failure causes: cause, count, one example page."""
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        if record.get("status") != OK:
+            groups[failure_cause(record)].append(record)
+    ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))[:limit]
+    return [
+        {
+            "cause": cause,
+            "count": len(group),
+            "example": f"{group[0].get('path')} page {group[0].get('page')}",
+            "example_error": group[0].get("error"),
+        }  # fmt: skip
+        for cause, group in ranked
+    ]
+
+
+# --- the whole directory ---------------------------------------------------------
+
+
+def summarize(outputs: Outputs) -> dict[str, Any]:
+    """Everything ``batchocr report`` shows, as a JSON-ready dict."""
+    memory_runs = split_memory_by_run(outputs.memory)
+    result_runs = split_results_by_run(outputs.results, memory_runs)
+    order = list(dict.fromkeys([*memory_runs, *result_runs]))
+    history = run_history(outputs.run_info, order)
+    runs = [summarize_run(r, memory_runs.get(r, []), result_runs.get(r, []), history) for r in order]
+    final = final_records(outputs.results)
+    statuses = Counter(r.get("status") for r in final)
+    return {
+        "output_dir": str(outputs.out_dir),
+        "pages": {"recorded": len(final), OK: statuses[OK], ERROR: statuses[ERROR], TIMEOUT: statuses[TIMEOUT]},
+        "latest_run": _latest_run_info(outputs.run_info),
+        "runs": [asdict(run) for run in runs],
+        "leak": asdict(leak_rate(seg for r in order for seg in run_segments(memory_runs.get(r, [])))),
+        "failures": top_failures(final),
+        "unreadable_lines": outputs.unreadable_lines,
+    }
+
+
+def _latest_run_info(run_info: dict[str, Any]) -> dict[str, Any]:
+    keys = ("run", "status", "exit_code", "seconds", "pages_per_second", "workers", "counts", "started", "ended")
+    info = {k: run_info.get(k) for k in keys}
+    info["settings"] = {k: run_info.get("settings", {}).get(k) for k in ("recycle_every", "max_worker_rss", "engine")}
+    return info
+
+
+# --- text ----------------------------------------------------------------------------
+
+
+def format_text(summary: dict[str, Any]) -> str:
+    """The human-readable report."""
+    pages = summary["pages"]
+    lines = [
+        f"batchocr report: {summary['output_dir']}",
+        f"pages: {pages['recorded']} recorded in {RESULTS}: {pages[OK]} ok, {pages[ERROR]} error, "
+        f"{pages[TIMEOUT]} timeout",
+    ]
+    latest = summary["latest_run"]
+    if latest.get("status"):
+        lines.append(
+            f"latest run {latest.get('run') or ''}: {latest['status']}, exit code {latest.get('exit_code')}, "
+            f"{_num(latest.get('pages_per_second'), '.2f')} pages/s over {_num(latest.get('seconds'), '.1f')} s "
+            f"(recycle every {latest['settings'].get('recycle_every')}, max worker RSS "
+            f"{latest['settings'].get('max_worker_rss')} MB)"
+        )
+    for run in summary["runs"]:
+        lines += ["", *_format_run(run, several=len(summary["runs"]) > 1)]
+    lines += ["", f"RSS growth, all runs: {_format_leak(summary['leak'])}"]
+    lines += ["", *_format_failures(summary["failures"])]
+    if summary["unreadable_lines"]:
+        lines.append(
+            f"({summary['unreadable_lines']} unreadable JSONL lines skipped: torn tail of a live or killed run)"
+        )
+    return "\n".join(lines)
+
+
+def _format_run(run: dict[str, Any], several: bool) -> list[str]:
+    title = f"run {run['run']}" + (f" ({run['status']})" if run.get("status") else "")
+    lines = [
+        f"{title}: {run['pages']} pages in {_num(run['seconds'], '.1f')} s = "
+        f"{_num(run['pages_per_second'], '.2f')} pages/s, {run['workers']} workers"
+    ]
+    if several:
+        lines[0] += " (pages: this run's records still in results.jsonl)"
+    lines.append("  " + _format_time(run["time"]))
+    lines.append(
+        f"  {'worker':>6} {'pages':>6} {'pages/s':>8} {'procs':>5} {'recycles':>9} {'crashes':>7}"
+        f" {'RSS MB: start':>13} {'median':>7} {'max':>7}  growth MB/1000 pages"
+    )
+    for w in run["worker_stats"]:
+        recycles = f"{w['recycles_in_process']}+{w['recycles_restart']}r"
+        lines.append(
+            f"  {w['worker']:>6} {w['pages']:>6} {_num(w['pages_per_second'], '.3f'):>8} {w['processes']:>5}"
+            f" {recycles:>9} {w['unplanned_exits']:>7} {_num(w['rss_start_mb'], '.1f'):>13}"
+            f" {_num(w['rss_median_mb'], '.1f'):>7} {_num(w['rss_max_mb'], '.1f'):>7}"
+            f"  {_format_leak(w['leak'], short=True)}"
+        )
+    lines.append(f"  recycles: in-process+restart(r); reasons: {_reasons(run)}")
+    lines.append(f"  RSS growth, this run: {_format_leak(run['leak'])}")
+    return lines
+
+
+def _format_time(time: dict[str, float]) -> str:
+    capacity = time["capacity"]
+    if not capacity:
+        return f"engine {time['engine']:.1f} s, decode {time['decode']:.1f} s (run time unknown)"
+    parts = [
+        f"{name} {time[name]:.1f} s ({time[name] / capacity:.0%})" for name in ("engine", "decode", "recycle", "other")
+    ]
+    return f"worker time {capacity:.1f} s: " + ", ".join(parts) + " (other: start-up, hand-over, idle, restarts)"
+
+
+def _reasons(run: dict[str, Any]) -> str:
+    total: Counter[str] = Counter()
+    for w in run["worker_stats"]:
+        total.update(w["recycle_reasons"])
+    return ", ".join(f"{reason} {count}" for reason, count in sorted(total.items())) or "none"
+
+
+def _format_leak(leak: dict[str, Any], short: bool = False) -> str:
+    if leak["mb_per_1000_pages"] is None:
+        if short:
+            return "n/a"
+        return (
+            f"n/a (no recycle segment spans {MIN_SEGMENT_IMAGES}+ pages after a {WARMUP_IMAGES}-page "
+            "warm-up; RSS is sampled at most once per memory_sample_seconds)"
+        )
+    text = f"{leak['mb_per_1000_pages']:+.1f}"
+    if short:
+        return text
+    return f"{text} MB per 1,000 pages ({leak['segments_used']} segments, {leak['pages_covered']} pages)"
+
+
+def _format_failures(failures: list[dict[str, Any]]) -> list[str]:
+    if not failures:
+        return ["failures: none"]
+    lines = ["top failure causes:"]
+    for f in failures:
+        lines.append(f"  {f['count']:>5} x {f['cause']}")
+        lines.append(f"          e.g. {f['example']}")
+    return lines
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+# --- chart data (drawn by batchocr.plotting) ------------------------------------------
+
+
+@dataclass
+class RunSeries:
+    """One run's time series, on a shared time axis (``offset`` added)."""
+
+    run: str
+    offset: float  # seconds on the shared axis where this run starts
+    rss: dict[int, dict[int, list[tuple[float, float]]]]  # worker -> pid -> [(t, rss_mb)]
+    recycles: list[dict[str, Any]]  # t, worker, rss_before_mb, rss_after_mb, mode, reason
+    crashes: list[dict[str, Any]]  # t, worker, rss_mb (last known), cause
+    throughput: list[tuple[float, float]]  # (t, pages/s), all workers
+    worker_throughput: dict[int, list[tuple[float, float]]]
+    rss_limit_mb: float | None = None
+
+
+def completion_times(records: list[dict], events: list[dict]) -> dict[int, list[float]]:
+    """When each page finished, per worker.
+
+    From the records' ``t`` when they all have it; otherwise spread over the
+    memory events: a worker whose ``images`` went from 10 at t=4 to 13 at
+    t=7 finished 3 pages in (4, 7], placed evenly."""
+    if records and all(r.get("t") is not None for r in records):
+        times: dict[int, list[float]] = defaultdict(list)
+        for r in records:
+            times[r.get("worker")].append(r["t"])
+        return {w: sorted(ts) for w, ts in times.items()}
+    return _completion_times_from_memory(events)
+
+
+def _completion_times_from_memory(events: list[dict]) -> dict[int, list[float]]:
+    times: dict[int, list[float]] = defaultdict(list)
+    for process in events_by_process(events).values():
+        last_t, last_images = None, 0
+        for e in process:
+            if e.get("images") is None or e.get("t") is None:
+                continue
+            done = e["images"] - last_images
+            if done > 0 and last_t is not None:
+                step = (e["t"] - last_t) / done
+                times[e["worker"]].extend(last_t + step * (i + 1) for i in range(done))
+            last_t, last_images = e["t"], e["images"]
+    return {w: sorted(ts) for w, ts in times.items()}
+
+
+def rolling_rate(times: list[float], end: float, window: float, points: int = 200) -> list[tuple[float, float]]:
+    """Pages per second over the trailing ``window`` seconds, at ``points`` instants up to ``end``."""
+    if end <= 0 or window <= 0:
+        return []
+    ordered = sorted(times)
+    series, low, high = [], 0, 0
+    for i in range(points + 1):
+        t = end * i / points
+        while high < len(ordered) and ordered[high] <= t:
+            high += 1
+        while low < high and ordered[low] <= t - window:
+            low += 1
+        span = min(window, t) or window  # at the start, average over the time elapsed
+        series.append((t, (high - low) / span if t > 0 else 0.0))
+    return series
+
+
+def throughput_window(seconds: float) -> float:
+    """Rolling window: a 30th of the run, within 5 s and 120 s (short enough
+    to show a dip, long enough to smooth single pages)."""
+    return min(120.0, max(5.0, seconds / 30))
+
+
+def _rss_by_process(events: list[dict], offset: float) -> dict[int, dict[int, list[tuple[float, float]]]]:
+    rss: dict[int, dict[int, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    for e in events:
+        if e.get("t") is None:
+            continue
+        line = rss[e.get("worker")][e.get("pid")]
+        if e.get("rss_before_mb") is not None:  # a recycle: the drop is vertical
+            line.append((e["t"] + offset, e["rss_before_mb"]))
+        if e.get("rss_mb") is not None:
+            line.append((e["t"] + offset, e["rss_mb"]))
+    return {w: dict(p) for w, p in rss.items()}
+
+
+def _crash_marks(events: list[dict], offset: float) -> list[dict[str, Any]]:
+    last_rss: dict[Any, float] = {}
+    marks = []
+    for e in events:
+        if e.get("rss_mb") is not None:
+            last_rss[e.get("pid")] = e["rss_mb"]
+        if e.get("event") == "exit" and e.get("cause") != "finished":
+            marks.append({"t": e["t"] + offset, "worker": e.get("worker"),
+                          "rss_mb": last_rss.get(e.get("pid")), "cause": e.get("cause")})  # fmt: skip
+    return marks
+
+
+def _shifted(series: list[tuple[float, float]], offset: float) -> list[tuple[float, float]]:
+    return [(t + offset, value) for t, value in series]
+
+
+def chart_data(outputs: Outputs) -> list[RunSeries]:
+    """Per run: RSS lines per worker process, recycle and crash marks, and
+    rolling throughput, laid one run after another on one time axis."""
+    memory_runs = split_memory_by_run(outputs.memory)
+    result_runs = split_results_by_run(outputs.results, memory_runs)
+    history = run_history(outputs.run_info, list(memory_runs))
+    series, offset = [], 0.0
+    for run_id, events in memory_runs.items():
+        records = result_runs.get(run_id, [])
+        seconds = run_seconds(run_id, events, records, history) or 0.0
+        window = throughput_window(seconds)
+        per_worker = completion_times(records, events)
+        limit = history.get(run_id, {}).get("settings", {}).get("max_worker_rss")
+        series.append(
+            RunSeries(
+                run=run_id,
+                offset=offset,
+                rss=_rss_by_process(events, offset),
+                recycles=[{**e, "t": e["t"] + offset} for e in events if e.get("event") == "recycle"],
+                crashes=_crash_marks(events, offset),
+                throughput=_shifted(
+                    rolling_rate([t for ts in per_worker.values() for t in ts], seconds, window), offset
+                ),
+                worker_throughput={
+                    w: _shifted(rolling_rate(ts, seconds, window), offset) for w, ts in per_worker.items()
+                },
+                rss_limit_mb=limit or None,
+            )
+        )
+        offset += seconds
+    return series
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def main(out_dir: str, as_json: bool = False, plot: str | None = None, html: str | None = None) -> str:
+    """``batchocr report``: the text (or JSON) to print; writes the charts if asked."""
+    outputs = load_outputs(out_dir)
+    summary = summarize(outputs)
+    if plot or html:
+        from batchocr import plotting  # matplotlib is optional: only now
+
+        charts = chart_data(outputs)
+        if plot:
+            plotting.write_png(charts, summary, plot)
+            summary["plot"] = str(plot)
+        if html:
+            plotting.write_html(charts, summary, format_text(summary), html)
+            summary["html"] = str(html)
+    if as_json:
+        return json.dumps(summary, indent=2)
+    text = format_text(summary)
+    written = [f"wrote {path}" for path in (plot, html) if path]
+    return "\n".join([text, *written])

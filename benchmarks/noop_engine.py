@@ -1,0 +1,32 @@
+"""A no-op OCR engine for measuring the pool itself.  A TEST ENGINE: never a default.
+
+Used by ``benchmarks/pool_overhead.py`` as
+``--engine noop_engine:NoopBenchmarkEngine`` with ``PYTHONPATH=benchmarks``.
+It needs no models and recognises nothing: every page comes back with empty
+text at once, so a run's time is all decoding, hand-over and writing.
+"""
+
+from __future__ import annotations
+
+from batchocr.engines.base import Engine, ModelInventory, Recognition
+
+
+class NoopBenchmarkEngine(Engine):
+    name = "noop-benchmark"
+
+    @classmethod
+    def version(cls) -> str:
+        return "noop 0 (benchmark test engine, recognises nothing)"
+
+    @classmethod
+    def inventory(cls, settings) -> ModelInventory:
+        return ModelInventory(engine=cls.name, directory="/nonexistent-noop-models", models=(), required=())
+
+    def __init__(self, settings) -> None:
+        pass
+
+    def recognize(self, page) -> Recognition:
+        return Recognition(text="", confidence=None)
+
+    def free_resources(self) -> None:
+        pass
