@@ -29,26 +29,16 @@ import signal
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, Protocol
+from typing import Any
 
 from batchocr.config import Settings
 from batchocr.errors import RunAborted
+from batchocr.executors import MAX_START_FAILURES, TICK_SECONDS, RunSink
+from batchocr.records import exit_event
 from batchocr.scheduling import Scheduler, Task
 
-# The supervisor wakes at least this often to check timeouts and interrupts.
-TICK_SECONDS = 0.5
-# Workers that die before they are ready this many times in a row abort the run.
-MAX_START_FAILURES = 3
 # How long a finished worker may take to exit before it is killed.
 EXIT_WAIT_SECONDS = 10.0
-
-
-class RunSink(Protocol):
-    """Where executors send what workers produce (supervisor side)."""
-
-    def page_done(self, record: dict[str, Any]) -> None: ...
-
-    def memory(self, event: dict[str, Any]) -> None: ...
 
 
 # --- worker process side -----------------------------------------------------
@@ -152,7 +142,7 @@ class LocalPool:
 
         Safe to call from a signal handler: it only sets flags."""
         if self._scheduler is not None:
-            self._scheduler.stopping = True
+            self._scheduler.stop()
         deadline = time.monotonic() + grace_seconds
         if self._stop_deadline is None or deadline < self._stop_deadline:
             self._stop_deadline = deadline
@@ -306,16 +296,7 @@ class LocalPool:
         return f"worker exited unexpectedly with code {code}"
 
     def _exit_event(self, slot: Slot, cause: str) -> dict[str, Any]:
-        """For a process that could not say goodbye: its last known numbers."""
-        return {
-            "worker": slot.worker_id,
-            "pid": slot.process.pid,
-            "event": "exit",
-            "images": slot.last_event.get("images"),
-            "rss_mb": slot.last_event.get("rss_mb"),
-            "t": round(time.time() - self.run_started, 3),
-            "cause": cause,
-        }
+        return exit_event(slot.worker_id, slot.process.pid, cause, slot.last_event, self.run_started)
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import sysconfig
 import threading
@@ -48,7 +49,8 @@ from typing import Any
 
 from batchocr.config import Settings
 from batchocr.errors import ConfigError, RunAborted
-from batchocr.pool import MAX_START_FAILURES, TICK_SECONDS, RunSink
+from batchocr.executors import MAX_START_FAILURES, TICK_SECONDS, RunSink
+from batchocr.records import exit_event
 from batchocr.scheduling import Scheduler, Task
 
 INSTALL_HINT = "pip install 'batchocr[ray]'"
@@ -58,6 +60,13 @@ ACTOR_OPTIONS = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0}
 # Object store of a local Ray instance: only records pass through it (pages
 # are read by the actors), so the minimum Ray accepts is plenty.
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
+# Ray does not send its token to an explicit address unless told to.
+AUTH_HINT = (
+    "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
+    " (or ~/.ray/auth_token) to the cluster's token"
+)
+# How long a --ray-address host:port may take to accept a TCP connection.
+CONNECT_CHECK_SECONDS = 10.0
 # Ray's own messages shown by the driver: errors only (records say the rest).
 RAY_LOGGING_LEVEL = logging.ERROR
 
@@ -128,6 +137,7 @@ class ActorSlot:
     timed_out: bool = False
     reserved: Task | None = None  # a retry to run first on this fresh actor
     messages: list[str] = field(default_factory=list)
+    last_event: dict = field(default_factory=dict)  # its latest memory event, for its exit record
 
 
 class RayExecutor:
@@ -148,7 +158,9 @@ class RayExecutor:
     def run(self, scheduler: Scheduler) -> None:
         """Process every task of ``scheduler``; returns when all are recorded or stopped."""
         self._scheduler = scheduler
-        started_ray = self._connect()
+        connected_here = not self._ray.is_initialized()  # else a program embedding us did
+        if connected_here:
+            self._connect()
         try:
             self._actor_class = self._ray.remote(**ACTOR_OPTIONS)(PageActor)
             for worker_id in range(1, min(self.workers(), len(scheduler)) + 1):
@@ -157,7 +169,9 @@ class RayExecutor:
                 self._step()
         finally:
             self._kill_all()
-            if started_ray:
+            if connected_here:
+                # Stops the Ray processes of a local instance we started;
+                # from a cluster we joined, it only disconnects this driver.
                 self._ray.shutdown()
 
     def stop(self, grace_seconds: float) -> None:
@@ -165,7 +179,7 @@ class RayExecutor:
 
         Safe to call from a signal handler: it only sets flags."""
         if self._scheduler is not None:
-            self._scheduler.stopping = True
+            self._scheduler.stop()
         deadline = time.monotonic() + grace_seconds
         if self._stop_deadline is None or deadline < self._stop_deadline:
             self._stop_deadline = deadline
@@ -177,29 +191,33 @@ class RayExecutor:
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
 
     # --- Ray itself --------------------------------------------------------------
-    def _connect(self) -> bool:
-        """Join ``ray_address``, or start a local instance; True if we started it."""
+    def _connect(self) -> None:
+        """Join ``ray_address``, or start a local Ray instance sized for this machine."""
         previous_sigterm = signal.getsignal(signal.SIGTERM)
-        common = dict(include_dashboard=False, logging_level=RAY_LOGGING_LEVEL, log_to_driver=False)
+        quiet = dict(logging_level=RAY_LOGGING_LEVEL, log_to_driver=False)
         try:
             if self.settings.ray_address:
-                self._ray.init(address=self.settings.ray_address, **common)
+                _check_reachable(self.settings.ray_address)
+                self._ray.init(address=self.settings.ray_address, **quiet)
             else:
                 self._ray.init(
-                    address="local",  # never join a cluster found by chance (RAY_ADDRESS, ray start)
+                    address="local",  # never join a cluster found by chance (RAY_ADDRESS, `ray start`)
                     num_cpus=self.settings.resolved_workers(),
                     object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                    include_dashboard=False,
                     runtime_env={"env_vars": {"PYTHONPATH": _driver_import_path()}},
-                    **common,
+                    **quiet,
                 )
-        except ConnectionError as exc:
-            raise ConfigError(f"cannot join the Ray cluster at {self.settings.ray_address}: {exc}") from None
+        except (ConnectionError, ValueError, RuntimeError, self._ray.exceptions.RayError) as exc:
+            if not self.settings.ray_address:
+                raise RunAborted(f"cannot start a local Ray instance: {exc}") from None
+            hint = "" if os.environ.get("RAY_AUTH_MODE") else AUTH_HINT
+            raise ConfigError(f"cannot join the Ray cluster at {self.settings.ray_address}: {exc}{hint}") from None
         finally:
             # ray.init installs a SIGTERM handler that exits at once; the
-            # runner's handler (stop, then finish in-flight pages) must stay.
+            # runner's (stop, then let in-flight pages finish) must stay.
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, previous_sigterm)
-        return not self.settings.ray_address
 
     # --- the loop --------------------------------------------------------------------
     def _step(self) -> None:
@@ -241,13 +259,13 @@ class RayExecutor:
             record, events, restart = reply
             slot.task = None
             self.sink.page_done(record)
-            self._emit_events(events)
+            self._emit_events(slot, events)
             if restart or slot.timed_out:  # a fresh process; a timed-out actor is being killed anyway
                 self._replace(slot)
             else:
                 self._dispatch(slot)
         else:  # "close"
-            self._emit_events(reply)
+            self._emit_events(slot, reply)
             self._retire(slot)
 
     def _started(self, slot: ActorSlot, status: str, pid: int, payload: Any) -> None:
@@ -259,12 +277,13 @@ class RayExecutor:
             return
         slot.ready = True
         self._start_failures = 0
-        self._emit_events(payload)
+        self._emit_events(slot, payload)
         self._dispatch(slot)
 
-    def _emit_events(self, events: list[dict[str, Any]]) -> None:
+    def _emit_events(self, slot: ActorSlot, events: list[dict[str, Any]]) -> None:
         for event in events:
             self.sink.memory(event)
+            slot.last_event = event
 
     def _dispatch(self, slot: ActorSlot) -> None:
         """Give an idle, ready actor its next page, or tell it to close."""
@@ -334,15 +353,7 @@ class RayExecutor:
         return f"worker (Ray actor, pid {slot.pid}) died: {_ray_reason(exc)}"
 
     def _exit_event(self, slot: ActorSlot, cause: str) -> dict[str, Any]:
-        return {
-            "worker": slot.worker_id,
-            "pid": slot.pid,
-            "event": "exit",
-            "images": None,
-            "rss_mb": None,
-            "t": round(time.time() - self.run_started, 3),
-            "cause": cause,
-        }
+        return exit_event(slot.worker_id, slot.pid, cause, slot.last_event, self.run_started)
 
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
@@ -388,13 +399,34 @@ def _driver_import_path() -> str:
     return os.pathsep.join(entries)
 
 
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes, on a wrong ``host:port`` (Ray retries its
+    connection for a long time).  ``auto`` and other forms are left to Ray."""
+    host, sep, port = address.split("://")[-1].rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_CHECK_SECONDS).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
 def _ray_reason(exc: Exception) -> str:
-    """Ray's explanation of a failed call, on one line (for records and messages)."""
+    """Ray's explanation of a failed call, shortened to one line for records.
+
+    Display only: nothing is decided on this text."""
     text = getattr(exc, "error_msg", None) or str(exc)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # ActorDiedError lists class_name, actor_id, pid, ... as "\tkey: value" lines.
-    lines = [line for line in lines if line.split(":")[0] not in _RAY_ID_LINES]
-    return " ".join(lines)[:400] or type(exc).__name__
+    # ActorDiedError lists class_name, actor_id, pid, ... as "key: value" lines
+    # after a generic first line; the rest explains the death.
+    generic = getattr(type(exc), "BASE_ERROR_MSG", None)
+    lines = [ln for ln in lines if ln.split(":")[0] not in _RAY_ID_LINES and ln != generic]
+    reason = " ".join(lines)
+    if len(reason) > REASON_CHARS:  # whole sentences, then an ellipsis
+        cut = reason.rfind(". ", 0, REASON_CHARS)
+        reason = reason[: cut + 1 if cut > 0 else REASON_CHARS] + " ..."
+    return reason or type(exc).__name__
 
 
+REASON_CHARS = 200  # Ray's death explanations run to 800 characters
 _RAY_ID_LINES = {"class_name", "actor_id", "pid", "name", "namespace", "ip"}

@@ -72,3 +72,17 @@ def memory_event(
         "t": round(time.time() - run_started, 3),
         **fields,
     }
+
+
+def exit_event(worker: int, pid: int | None, cause: str, last_event: dict[str, Any], run_started: float) -> dict[str, Any]:
+    """The ``exit`` event the supervisor writes for a worker that could not
+    write its own (crashed, killed): its last known numbers and the cause."""
+    return {
+        "worker": worker,
+        "pid": pid,
+        "event": "exit",
+        "images": last_event.get("images"),
+        "rss_mb": last_event.get("rss_mb"),
+        "t": round(time.time() - run_started, 3),
+        "cause": cause,
+    }

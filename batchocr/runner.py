@@ -25,6 +25,7 @@ from batchocr.config import Settings
 from batchocr.discovery import Discovery, discover
 from batchocr.engines import engine_class
 from batchocr.errors import ConfigError, ExitCode, RunAborted
+from batchocr.executors import make_executor
 from batchocr.inventory import check_models
 from batchocr.output import MEMORY, RESULTS, RUN_INFO, JsonlWriter, OutputLock, write_json_atomic
 from batchocr.records import OK, TIMEOUT
@@ -126,9 +127,10 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
     )  # fmt: skip
     progress.set_postfix(failed=0, refresh=False)
     sink = OutputSink(out_dir, progress, info["started_epoch"], settings.max_failed_share)
+    executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
     write_json_atomic(out_dir / RUN_INFO, info)
-    interrupt = _execute(settings, engine, plan, sink, info, progress)
+    interrupt = _execute(executor, settings, engine, plan, sink, info, progress)
     code = _exit_code(sink, interrupt.signum)
     info["exit_code"] = int(code)
     _write_run_info_best_effort(out_dir, info)
@@ -136,9 +138,8 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
     return code
 
 
-def _execute(settings, engine, plan: ResumePlan, sink: OutputSink, info, progress) -> "_Interrupts":
+def _execute(executor, settings, engine, plan: ResumePlan, sink: OutputSink, info, progress) -> "_Interrupts":
     """Run every page to do through the executor; always flush and record how it ended."""
-    executor = _make_executor(settings, info["started_epoch"], sink)
     interrupt = _Interrupts(executor, settings.grace_seconds)
     sink.on_too_many_failures = lambda message: executor.stop(settings.grace_seconds)
     try:
@@ -179,16 +180,6 @@ def _previous_runs(out_dir: Path) -> list[dict[str, Any]]:
         return []
     keep = ("run", "started", "ended", "status", "counts", "exit_code", "pages_per_second")
     return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
-
-
-def _make_executor(settings: Settings, run_started: float, sink: OutputSink):
-    if settings.executor == "ray":
-        from batchocr.ray_executor import RayExecutor  # optional extra
-
-        return RayExecutor(settings, run_started, sink)
-    from batchocr.pool import LocalPool
-
-    return LocalPool(settings, run_started, sink)
 
 
 class _Interrupts:

@@ -36,6 +36,10 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def stop(self) -> None:
+        """Hand out nothing more (an interrupt, or too many failures)."""
+        self.stopping = True
+
     def has_work(self) -> bool:
         return bool(self._queue) and not self.stopping
 
