@@ -179,25 +179,29 @@ class LocalPool:
         except (EOFError, OSError):  # it died; the sentinel tells the rest
             self._reap(slot)
             return
+        self._handle(slot, message, live=True)
+
+    def _handle(self, slot: Slot, message: tuple, live: bool) -> None:
+        """Act on one message.  ``live`` is False while reading what a dead
+        worker sent last: it is recorded, but nothing more is sent to it."""
         kind = message[0]
-        if kind == "ready":
-            slot.ready = True
-            self._start_failures = 0
-            self._emit_events(slot, message[1])
-            self._dispatch(slot)
-        elif kind == "failed":
+        if kind == "failed":
             slot.messages.append(message[1])
-        elif kind == "done":
+            return
+        if kind == "done":
             _, record, events, restart = message
             slot.task = None
             self.sink.page_done(record)
-            self._emit_events(slot, events)
-            if restart:
-                slot.retiring = True  # it exits by itself; _reap starts a fresh one
-            else:
-                self._dispatch(slot)
-        elif kind == "bye":
-            self._emit_events(slot, message[1])
+        else:  # "ready" or "bye"
+            events, restart = message[1], False
+            slot.ready = True
+            if kind == "ready":
+                self._start_failures = 0
+        self._emit_events(slot, events)
+        if restart:
+            slot.retiring = True  # it exits by itself; _reap starts a fresh one
+        elif live and kind in ("ready", "done"):
+            self._dispatch(slot)
 
     def _emit_events(self, slot: Slot, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -254,23 +258,9 @@ class LocalPool:
         """Read what a dying worker managed to send (its last result may be there)."""
         try:
             while slot.conn.poll():
-                self._receive_quiet(slot)
+                self._handle(slot, slot.conn.recv(), live=False)
         except (EOFError, OSError):
             pass
-
-    def _receive_quiet(self, slot: Slot) -> None:
-        message = slot.conn.recv()
-        if message[0] == "done":
-            _, record, events, restart = message
-            slot.task = None
-            slot.retiring = slot.retiring or restart
-            self.sink.page_done(record)
-            self._emit_events(slot, events)
-        elif message[0] in ("ready", "bye"):
-            slot.ready = True
-            self._emit_events(slot, message[1])
-        elif message[0] == "failed":
-            slot.messages.append(message[1])
 
     def _worker_failed_to_start(self, slot: Slot) -> None:
         self._start_failures += 1

@@ -154,13 +154,40 @@ def test_sigkill_of_a_worker_from_outside_loses_nothing(tmp_path, fake_pages):
     assert victim not in {r["pid"] for r in records if r["attempt"] == 2}
 
 
-def _wait_for_worker_with_results(out_dir, proc, timeout=60) -> int:
+def test_three_worker_kills_in_one_run_lose_nothing(tmp_path, fake_pages):
+    import subprocess
+    import sys
+
+    from conftest import batchocr_env
+
+    names = [f"p{i:02d}.png" for i in range(40)]
+    in_dir, out_dir = fake_pages(names), tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir),
+         "--engine", "fault_engines:FakeEngine", "--workers", "2", "--quiet"],
+        env=batchocr_env(tmp_path, FAULT_SLEEP="0.2"), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    victims = []
+    for round_ in range(3):
+        victim = _wait_for_worker_with_results(out_dir, proc, min_results=4 + 6 * round_, exclude=victims)
+        os.kill(victim, signal.SIGKILL)
+        victims.append(victim)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    records = read_jsonl(out_dir / "results.jsonl")
+    assert Counter((r["path"], r["page"]) for r in records) == Counter({(n, 1): 1 for n in names})
+    assert all(r["status"] == "ok" for r in records)
+    killed = [e for e in read_jsonl(out_dir / "memory.jsonl") if e["event"] == "exit" and e["pid"] in victims]
+    assert len(killed) == 3 and all("signal 9" in e["cause"] for e in killed)
+
+
+def _wait_for_worker_with_results(out_dir, proc, timeout=60, min_results=3, exclude=()) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done = read_jsonl_tolerant(out_dir / "results.jsonl")
-        if len(done) >= 3:
+        if len(done) >= min_results:
             pid = done[-1]["pid"]
-            if psutil.pid_exists(pid):
+            if pid not in exclude and psutil.pid_exists(pid):
                 return pid
         assert proc.poll() is None, "run ended before the kill"
         time.sleep(0.05)

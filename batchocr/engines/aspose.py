@@ -279,7 +279,7 @@ class AsposeEngine(Engine):
         workdir = model_dir(settings)
         os.makedirs(workdir, exist_ok=True)
         os.chdir(workdir)  # see the module docstring: AsposeAI and stray files
-        ocr, ai = _import_aspose(resource_dir(settings))
+        ocr, ai = _import_aspose(resource_dir(settings), workdir)
         self._ocr = ocr
         self._trial = not _apply_license(ocr, license_path(settings))
         self._settings = ocr.RecognitionSettings()
@@ -366,11 +366,24 @@ def _icu_major_version() -> int | None:
     return max(majors) if majors else None
 
 
-def _import_aspose(resources: str):
+def _import_aspose(resources: str, models: str):
     """Worker.  Import the package and set its process-wide options (they are
     static in .NET, read when sessions are created: before the first page)."""
-    import aspose.ocr as ocr
-    from aspose.ocr import ai
+    # AsposeAI's model root is .NET's LocalApplicationData + Aspose.AI.LLM/models:
+    # $XDG_DATA_HOME, else ~/.local/share *if it exists*, else the cwd.  The
+    # runtime reads the environment once, when it starts (this import), so
+    # point it at our model directory for the import only; Python code keeps
+    # the user's value.
+    saved = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = models
+    try:
+        import aspose.ocr as ocr
+        from aspose.ocr import ai
+    finally:
+        if saved is None:
+            del os.environ["XDG_DATA_HOME"]
+        else:
+            os.environ["XDG_DATA_HOME"] = saved
 
     ocr.Logging.set_file_system(False)  # else errors go to ./Aspose.OCR.log.txt
     ocr.Resources.set_local_path(resources)  # before anything asks for the default ./aspose_data
@@ -481,7 +494,7 @@ def _probe_main(argv: list[str]) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="batchocr-aspose-probe-") as scratch:
         os.chdir(scratch)
-        ocr, _ = _import_aspose(os.path.join(scratch, "aspose_data"))
+        ocr, _ = _import_aspose(os.path.join(scratch, "aspose_data"), scratch)
         if license_file:
             try:
                 ocr.License().set_license(license_file)
