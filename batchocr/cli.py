@@ -13,7 +13,7 @@ import sys
 import click
 
 import batchocr
-from batchocr.config import Settings, load_settings
+from batchocr.config import load_settings
 from batchocr.errors import BatchOcrError, ExitCode
 
 

@@ -27,14 +27,12 @@ import multiprocessing
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from batchocr.config import Settings
-from batchocr.errors import RunAborted
-from batchocr.executors import MAX_START_FAILURES, TICK_SECONDS, RunSink
-from batchocr.records import exit_event
+from batchocr.executors import RunSink, SlotExecutor, WorkerSlot
 from batchocr.scheduling import Scheduler, Task
 
 # How long a finished worker may take to exit before it is killed.
@@ -97,35 +95,19 @@ def _die_with_parent() -> None:
 # --- supervisor side ----------------------------------------------------------
 
 
-@dataclass
-class Slot:
-    """One worker position; its process is replaced, its id stays."""
-
-    worker_id: int
+@dataclass(kw_only=True)
+class Slot(WorkerSlot):
     process: multiprocessing.process.BaseProcess
     conn: Connection
-    ready: bool = False
-    task: Task | None = None
-    started_at: float = 0.0  # monotonic time the current task was sent
-    retiring: bool = False  # asked to restart or to stop: its exit is planned
-    timed_out: bool = False
-    reserved: Task | None = None  # a retry to run first on this fresh worker
-    messages: list = field(default_factory=list)  # why it failed to start
-    last_event: dict = field(default_factory=dict)  # its latest memory event, for its exit record
 
 
-class LocalPool:
+class LocalPool(SlotExecutor):
+    """Worker processes on this machine, one page each at a time."""
+
     def __init__(self, settings: Settings, run_started: float, sink: RunSink) -> None:
-        self.settings = settings
-        self.run_started = run_started
-        self.sink = sink
+        super().__init__(settings, run_started, sink)
         self._ctx = multiprocessing.get_context("spawn")  # never fork: engines hold native state
-        self._slots: dict[int, Slot] = {}
-        self._start_failures = 0
-        self._stop_deadline: float | None = None  # set on interrupt: grace period end
-        self._scheduler: Scheduler | None = None
 
-    # --- public --------------------------------------------------------------
     def run(self, scheduler: Scheduler) -> None:
         """Process every task of ``scheduler``; returns when all are recorded or stopped."""
         self._scheduler = scheduler
@@ -136,16 +118,6 @@ class LocalPool:
                 self._step()
         finally:
             self._kill_all()
-
-    def stop(self, grace_seconds: float) -> None:
-        """Hand out nothing more; in-flight pages get ``grace_seconds`` to finish.
-
-        Safe to call from a signal handler: it only sets flags."""
-        if self._scheduler is not None:
-            self._scheduler.stop()
-        deadline = time.monotonic() + grace_seconds
-        if self._stop_deadline is None or deadline < self._stop_deadline:
-            self._stop_deadline = deadline
 
     # --- the loop --------------------------------------------------------------
     def _step(self) -> None:
@@ -164,14 +136,6 @@ class LocalPool:
         self._enforce_timeouts()
         self._enforce_stop()
 
-    def _wait_timeout(self) -> float:
-        timeout = TICK_SECONDS
-        now = time.monotonic()
-        for slot in self._slots.values():
-            if slot.task is not None and not slot.timed_out:
-                timeout = min(timeout, slot.started_at + self.settings.timeout - now)
-        return max(0.0, timeout)
-
     # --- messages from a worker ------------------------------------------------
     def _receive(self, slot: Slot) -> None:
         try:
@@ -187,38 +151,26 @@ class LocalPool:
         kind = message[0]
         if kind == "failed":
             slot.messages.append(message[1])
-            return
-        if kind == "done":
+        elif kind == "ready":
+            self._worker_ready(slot, message[1])
+            if live:
+                self._dispatch(slot)
+        elif kind == "done":
             _, record, events, restart = message
-            slot.task = None
-            self.sink.page_done(record)
-        else:  # "ready" or "bye"
-            events, restart = message[1], False
-            slot.ready = True
-            if kind == "ready":
-                self._start_failures = 0
-        self._emit_events(slot, events)
-        if restart:
-            slot.retiring = True  # it exits by itself; _reap starts a fresh one
-        elif live and kind in ("ready", "done"):
-            self._dispatch(slot)
+            self._page_done(slot, record, events)
+            if restart:
+                slot.retiring = True  # it exits by itself; _reap starts a fresh one
+            elif live:
+                self._dispatch(slot)
+        elif kind == "bye":
+            self._emit_events(slot, message[1])
 
-    def _emit_events(self, slot: Slot, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            self.sink.memory(event)
-            slot.last_event = event
-
-    def _dispatch(self, slot: Slot) -> None:
-        """Give an idle, ready worker its next page, or tell it to stop."""
-        task = slot.reserved or self._scheduler.next_task()
-        slot.reserved = None
-        if task is None:
-            slot.retiring = True
-            self._send(slot, None)
-            return
-        slot.task = task
-        slot.started_at = time.monotonic()
+    # --- the transport -----------------------------------------------------------
+    def _send_page(self, slot: Slot, task: Task) -> None:
         self._send(slot, (task.item, task.attempt))
+
+    def _send_stop(self, slot: Slot) -> None:
+        self._send(slot, None)
 
     def _send(self, slot: Slot, message: Any) -> None:
         try:
@@ -226,89 +178,9 @@ class LocalPool:
         except (BrokenPipeError, OSError):
             pass  # it died meanwhile: _reap handles the task it held
 
-    # --- deaths, timeouts and replacements -------------------------------------
-    def _reap(self, slot: Slot) -> None:
-        """The worker process ended (or its pipe broke): account for it."""
-        self._drain(slot)
-        slot.process.join(timeout=EXIT_WAIT_SECONDS)
-        if slot.process.exitcode is None:  # pipe broke but process lingers
+    def _kill(self, slot: Slot) -> None:
+        if slot.process.is_alive():
             slot.process.kill()
-            slot.process.join()
-        del self._slots[slot.worker_id]
-        slot.conn.close()
-        if not slot.ready:
-            self._worker_failed_to_start(slot)
-            return
-        retry = None
-        if slot.task is not None:  # it died with a page in hand
-            cause = self._death_cause(slot)
-            self.sink.memory(self._exit_event(slot, cause))
-            retry, record = self._scheduler.worker_lost(
-                slot.task, cause, timed_out=slot.timed_out, worker=slot.worker_id, pid=slot.process.pid
-            )
-            if record is not None:
-                self.sink.page_done(record)
-        elif not slot.retiring:
-            self.sink.memory(self._exit_event(slot, self._death_cause(slot)))
-        if retry is not None or self._scheduler.has_work():
-            new = self._start_worker(slot.worker_id)
-            new.reserved = retry
-
-    def _drain(self, slot: Slot) -> None:
-        """Read what a dying worker managed to send (its last result may be there)."""
-        try:
-            while slot.conn.poll():
-                self._handle(slot, slot.conn.recv(), live=False)
-        except (EOFError, OSError):
-            pass
-
-    def _worker_failed_to_start(self, slot: Slot) -> None:
-        self._start_failures += 1
-        reason = slot.messages[-1] if slot.messages else self._death_cause(slot)
-        if self._start_failures >= MAX_START_FAILURES:
-            raise RunAborted(f"workers cannot start: {reason}")
-        if slot.reserved is not None:
-            self._scheduler.requeue_front(slot.reserved)
-        if self._scheduler.has_work():
-            self._start_worker(slot.worker_id)
-
-    def _death_cause(self, slot: Slot) -> str:
-        if slot.timed_out:
-            return f"page took longer than the timeout of {self.settings.timeout:g} s; worker killed"
-        code = slot.process.exitcode
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = "unknown signal"
-            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-            return f"worker killed by signal {-code} ({name}){hint}"
-        return f"worker exited unexpectedly with code {code}"
-
-    def _exit_event(self, slot: Slot, cause: str) -> dict[str, Any]:
-        return exit_event(slot.worker_id, slot.process.pid, cause, slot.last_event, self.run_started)
-
-    def _enforce_timeouts(self) -> None:
-        now = time.monotonic()
-        for slot in self._slots.values():
-            overdue = slot.task is not None and now - slot.started_at > self.settings.timeout
-            if overdue and not slot.timed_out:
-                # Native OCR calls cannot be interrupted: only SIGKILL stops them.
-                slot.timed_out = True
-                slot.process.kill()
-
-    def _enforce_stop(self) -> None:
-        if self._stop_deadline is None:
-            return
-        for slot in list(self._slots.values()):
-            if slot.task is None and not slot.retiring and slot.ready:
-                slot.retiring = True
-                self._send(slot, None)
-        if time.monotonic() >= self._stop_deadline:
-            self._kill_all()
-            for slot in self._slots.values():
-                self.sink.memory(self._exit_event(slot, "killed at the end of the interrupt grace period"))
-            self._slots.clear()
 
     def _start_worker(self, worker_id: int) -> Slot:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
@@ -320,14 +192,57 @@ class LocalPool:
         )
         process.start()
         child_conn.close()  # so a dead worker shows up as EOF on our end
-        slot = Slot(worker_id, process, parent_conn)
+        slot = Slot(worker_id, pid=process.pid, process=process, conn=parent_conn)
         self._slots[worker_id] = slot
         return slot
+
+    # --- deaths and interrupts ----------------------------------------------------
+    def _reap(self, slot: Slot) -> None:
+        """The worker process ended (or its pipe broke): account for it."""
+        self._drain(slot)
+        slot.process.join(timeout=EXIT_WAIT_SECONDS)
+        if slot.process.exitcode is None:  # pipe broke but process lingers
+            slot.process.kill()
+            slot.process.join()
+        del self._slots[slot.worker_id]
+        slot.conn.close()
+        self._account_for_loss(slot, self._death_cause(slot))
+
+    def _drain(self, slot: Slot) -> None:
+        """Read what a dying worker managed to send (its last result may be there)."""
+        try:
+            while slot.conn.poll():
+                self._handle(slot, slot.conn.recv(), live=False)
+        except (EOFError, OSError):
+            pass
+
+    def _death_cause(self, slot: Slot) -> str:
+        code = slot.process.exitcode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "unknown signal"
+            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+            return f"worker killed by signal {-code} ({name}){hint}"
+        return f"worker exited unexpectedly with code {code}"
+
+    def _enforce_stop(self) -> None:
+        if self._stop_deadline is None:
+            return
+        for slot in list(self._slots.values()):
+            if slot.task is None and not slot.retiring and slot.ready:
+                slot.retiring = True
+                self._send_stop(slot)
+        if time.monotonic() >= self._stop_deadline:
+            self._kill_all()
+            for slot in self._slots.values():
+                self.sink.memory(self._exit_event(slot, "killed at the end of the interrupt grace period"))
+            self._slots.clear()
 
     def _kill_all(self) -> None:
         """Stop every worker process now: SIGKILL, then reap (no orphans)."""
         for slot in self._slots.values():
-            if slot.process.is_alive():
-                slot.process.kill()
+            self._kill(slot)
         for slot in self._slots.values():
             slot.process.join(timeout=EXIT_WAIT_SECONDS)

@@ -44,13 +44,12 @@ import sys
 import sysconfig
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from batchocr.config import Settings
 from batchocr.errors import ConfigError, RunAborted
-from batchocr.executors import MAX_START_FAILURES, TICK_SECONDS, RunSink
-from batchocr.records import exit_event
+from batchocr.executors import RunSink, SlotExecutor, WorkerSlot
 from batchocr.scheduling import Scheduler, Task
 
 INSTALL_HINT = "pip install 'batchocr[ray]'"
@@ -121,38 +120,20 @@ class PageActor:
 # --- driver side -----------------------------------------------------------------
 
 
-@dataclass
-class ActorSlot:
-    """One worker position; its actor is replaced, its id stays."""
-
-    worker_id: int
+@dataclass(kw_only=True)
+class ActorSlot(WorkerSlot):
     actor: Any  # ray.actor.ActorHandle
     call: Any = None  # ray.ObjectRef of the one call in flight
     call_kind: str = "start"  # "start" | "process" | "close"
-    pid: int | None = None  # the actor's process, from its start reply
-    ready: bool = False
-    task: Task | None = None
-    started_at: float = 0.0  # monotonic time the current task was sent
-    retiring: bool = False  # asked to close: its end is planned
-    timed_out: bool = False
-    reserved: Task | None = None  # a retry to run first on this fresh actor
-    messages: list[str] = field(default_factory=list)
-    last_event: dict = field(default_factory=dict)  # its latest memory event, for its exit record
 
 
-class RayExecutor:
+class RayExecutor(SlotExecutor):
     """Runs the scheduler's pages on Ray actors.  Driver (supervisor) side."""
 
     def __init__(self, settings: Settings, run_started: float, sink: RunSink) -> None:
-        self.settings = settings
-        self.run_started = run_started
-        self.sink = sink
+        super().__init__(settings, run_started, sink)
         self._ray = _import_ray()
         self._actor_class = None
-        self._slots: dict[int, ActorSlot] = {}
-        self._start_failures = 0
-        self._stop_deadline: float | None = None  # set on interrupt: grace period end
-        self._scheduler: Scheduler | None = None
 
     # --- public ------------------------------------------------------------------
     def run(self, scheduler: Scheduler) -> None:
@@ -164,7 +145,7 @@ class RayExecutor:
         try:
             self._actor_class = self._ray.remote(**ACTOR_OPTIONS)(PageActor)
             for worker_id in range(1, min(self.workers(), len(scheduler)) + 1):
-                self._start_actor(worker_id)
+                self._start_worker(worker_id)
             while self._slots:
                 self._step()
         finally:
@@ -173,16 +154,6 @@ class RayExecutor:
                 # Stops the Ray processes of a local instance we started;
                 # from a cluster we joined, it only disconnects this driver.
                 self._ray.shutdown()
-
-    def stop(self, grace_seconds: float) -> None:
-        """Hand out nothing more; in-flight pages get ``grace_seconds`` to finish.
-
-        Safe to call from a signal handler: it only sets flags."""
-        if self._scheduler is not None:
-            self._scheduler.stop()
-        deadline = time.monotonic() + grace_seconds
-        if self._stop_deadline is None or deadline < self._stop_deadline:
-            self._stop_deadline = deadline
 
     def workers(self) -> int:
         """``--workers``, else one per CPU the cluster offers (after ``run`` connected)."""
@@ -236,14 +207,6 @@ class RayExecutor:
         self._enforce_timeouts()
         self._enforce_stop()
 
-    def _wait_timeout(self) -> float:
-        timeout = TICK_SECONDS
-        now = time.monotonic()
-        for slot in self._slots.values():
-            if slot.task is not None and not slot.timed_out:
-                timeout = min(timeout, slot.started_at + self.settings.timeout - now)
-        return max(0.0, timeout)
-
     def _settle(self, slot: ActorSlot) -> None:
         """The call in flight on ``slot`` finished: its reply, or its actor's death."""
         ref, kind = slot.call, slot.call_kind
@@ -257,9 +220,7 @@ class RayExecutor:
             self._started(slot, *reply)
         elif kind == "process":
             record, events, restart = reply
-            slot.task = None
-            self.sink.page_done(record)
-            self._emit_events(slot, events)
+            self._page_done(slot, record, events)
             if restart or slot.timed_out:  # a fresh process; a timed-out actor is being killed anyway
                 self._replace(slot)
             else:
@@ -273,63 +234,24 @@ class RayExecutor:
         if status == "failed":
             slot.messages.append(payload)
             self._retire(slot)
-            self._worker_failed_to_start(slot)
+            self._worker_failed_to_start(slot, payload)
             return
-        slot.ready = True
-        self._start_failures = 0
-        self._emit_events(slot, payload)
+        self._worker_ready(slot, payload)
         self._dispatch(slot)
 
-    def _emit_events(self, slot: ActorSlot, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            self.sink.memory(event)
-            slot.last_event = event
-
-    def _dispatch(self, slot: ActorSlot) -> None:
-        """Give an idle, ready actor its next page, or tell it to close."""
-        task = slot.reserved or self._scheduler.next_task()
-        slot.reserved = None
-        if task is None:
-            slot.retiring = True
-            slot.call, slot.call_kind = slot.actor.close.remote(), "close"
-            return
-        slot.task = task
-        slot.started_at = time.monotonic()
+    # --- the transport -----------------------------------------------------------
+    def _send_page(self, slot: ActorSlot, task: Task) -> None:
         slot.call, slot.call_kind = slot.actor.process.remote(task.item, task.attempt), "process"
 
-    # --- deaths, timeouts and replacements -----------------------------------------
-    def _lost(self, slot: ActorSlot, exc: Exception) -> None:
-        """The actor died with a call in flight: account for it, as ``LocalPool._reap``."""
-        self._retire(slot)
-        if not slot.ready:
-            slot.messages.append(_ray_reason(exc))
-            self._worker_failed_to_start(slot)
-            return
-        retry = None
-        if slot.task is not None:  # it died with a page in hand
-            cause = self._death_cause(slot, exc)
-            self.sink.memory(self._exit_event(slot, cause))
-            retry, record = self._scheduler.worker_lost(
-                slot.task, cause, timed_out=slot.timed_out, worker=slot.worker_id, pid=slot.pid
-            )
-            if record is not None:
-                self.sink.page_done(record)
-        elif not slot.retiring:
-            self.sink.memory(self._exit_event(slot, self._death_cause(slot, exc)))
-        if retry is not None or self._scheduler.has_work():
-            self._start_actor(slot.worker_id).reserved = retry
+    def _send_stop(self, slot: ActorSlot) -> None:
+        slot.call, slot.call_kind = slot.actor.close.remote(), "close"
 
-    def _replace(self, slot: ActorSlot) -> None:
-        """A planned restart: a fresh actor (a fresh process) in the same slot."""
-        self._retire(slot)
-        if self._scheduler.has_work():
-            self._start_actor(slot.worker_id)
-
-    def _retire(self, slot: ActorSlot) -> None:
-        """Forget ``slot`` and end its actor's process (no-op if it is gone)."""
-        if self._slots.get(slot.worker_id) is slot:
-            del self._slots[slot.worker_id]
-        self._kill(slot)
+    def _start_worker(self, worker_id: int) -> ActorSlot:
+        actor = self._actor_class.remote(self.settings, worker_id, self.run_started)
+        slot = ActorSlot(worker_id, actor=actor)
+        slot.call = actor.start.remote()
+        self._slots[worker_id] = slot
+        return slot
 
     def _kill(self, slot: ActorSlot) -> None:
         try:
@@ -337,33 +259,26 @@ class RayExecutor:
         except Exception:  # already dead, or Ray is shutting down: nothing to end
             pass
 
-    def _worker_failed_to_start(self, slot: ActorSlot) -> None:
-        self._start_failures += 1
-        reason = slot.messages[-1] if slot.messages else "the actor ended before it was ready"
-        if self._start_failures >= MAX_START_FAILURES:
-            raise RunAborted(f"workers cannot start: {reason}")
-        if slot.reserved is not None:
-            self._scheduler.requeue_front(slot.reserved)
+    # --- deaths, timeouts and replacements -----------------------------------------
+    def _lost(self, slot: ActorSlot, exc: Exception) -> None:
+        """The actor died with a call in flight: account for it, as ``LocalPool._reap``."""
+        self._retire(slot)
+        reason = _ray_reason(exc)
+        if not slot.ready:
+            slot.messages.append(reason)
+        self._account_for_loss(slot, f"worker (Ray actor, pid {slot.pid}) died: {reason}")
+
+    def _replace(self, slot: ActorSlot) -> None:
+        """A planned restart: a fresh actor (a fresh process) in the same slot."""
+        self._retire(slot)
         if self._scheduler.has_work():
-            self._start_actor(slot.worker_id)
+            self._start_worker(slot.worker_id)
 
-    def _death_cause(self, slot: ActorSlot, exc: Exception) -> str:
-        if slot.timed_out:
-            return f"page took longer than the timeout of {self.settings.timeout:g} s; worker killed"
-        return f"worker (Ray actor, pid {slot.pid}) died: {_ray_reason(exc)}"
-
-    def _exit_event(self, slot: ActorSlot, cause: str) -> dict[str, Any]:
-        return exit_event(slot.worker_id, slot.pid, cause, slot.last_event, self.run_started)
-
-    def _enforce_timeouts(self) -> None:
-        now = time.monotonic()
-        for slot in self._slots.values():
-            overdue = slot.task is not None and now - slot.started_at > self.settings.timeout
-            if overdue and not slot.timed_out:
-                # Native OCR calls cannot be interrupted: only killing the process stops them.
-                # The call in flight then fails and _lost records the page `timeout`.
-                slot.timed_out = True
-                self._kill(slot)
+    def _retire(self, slot: ActorSlot) -> None:
+        """Forget ``slot`` and end its actor's process (no-op if it is gone)."""
+        if self._slots.get(slot.worker_id) is slot:
+            del self._slots[slot.worker_id]
+        self._kill(slot)
 
     def _enforce_stop(self) -> None:
         if self._stop_deadline is None or time.monotonic() < self._stop_deadline:
@@ -371,13 +286,6 @@ class RayExecutor:
         for slot in self._slots.values():
             self.sink.memory(self._exit_event(slot, "killed at the end of the interrupt grace period"))
         self._kill_all()
-
-    def _start_actor(self, worker_id: int) -> ActorSlot:
-        actor = self._actor_class.remote(self.settings, worker_id, self.run_started)
-        slot = ActorSlot(worker_id, actor)
-        slot.call = actor.start.remote()
-        self._slots[worker_id] = slot
-        return slot
 
     def _kill_all(self) -> None:
         """End every actor now (no orphans on the cluster)."""
