@@ -29,6 +29,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "samples"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from peers import generated_pages  # noqa: E402  (benchmarks/ is on sys.path)
 
 PLAIN_LOOP = r"""
 import os, sys, sysconfig
@@ -45,31 +48,16 @@ with tesserocr.PyTessBaseAPI(path=tessdata, lang="eng") as api:
 """
 
 
-def make_pages(count: int, directory: Path) -> tuple[list[Path], int]:
-    """Image files holding ``count`` pages (generated once, then reused)."""
-    from generate import generate_pages
-
-    files = sorted(p for p in directory.glob("*") if p.suffix not in (".txt", ".json"))
-    if page_count(files) < count:
-        generate_pages(directory, count, seed=2026)
-        files = sorted(p for p in directory.glob("*") if p.suffix not in (".txt", ".json"))
-    chosen, pages = [], 0
-    for path in files:
-        if pages >= count:
-            break
-        chosen.append(path)
-        pages += page_count([path])
-    return chosen, pages
-
-
-def page_count(files: list[Path]) -> int:
+def make_pages(count: int) -> tuple[list[Path], int]:
+    """Image files holding ``count`` pages, generated once (as peers.py does)."""
     from PIL import Image
 
-    total = 0
+    _, files = generated_pages(count)
+    pages = 0
     for path in files:
         with Image.open(path) as img:
-            total += getattr(img, "n_frames", 1)
-    return total
+            pages += getattr(img, "n_frames", 1)
+    return files, pages
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -90,12 +78,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--pages-dir", type=Path, default=REPO / "benchmarks" / ".pages")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    args.pages_dir.mkdir(parents=True, exist_ok=True)
-    pages, n_pages = make_pages(args.pages, args.pages_dir)
+    pages, n_pages = make_pages(args.pages)
     # batchocr reads a directory: give it exactly these pages
     run_dir = Path(tempfile.mkdtemp(prefix="batchocr-bench-"))
     for page in pages:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from PIL import Image
 
@@ -62,3 +64,15 @@ def test_missing_page_of_tiff(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(DecodeError, match="file not found"):
         decode_page(str(tmp_path / "nope.png"), 1, 10**8)
+
+
+def test_file_only_engines_get_a_reencoded_copy_that_is_cleaned_up(tmp_path):
+    path = tmp_path / "scan.jpg"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(path)
+    page = decode_page(str(path), 1, 10**8)
+    copy = page.as_file(".png")
+    assert copy != str(path)
+    with Image.open(copy) as reencoded:
+        assert reencoded.format == "PNG" and reencoded.size == (40, 30)
+    page.close()
+    assert not os.path.exists(copy)
