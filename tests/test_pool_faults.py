@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 
 import psutil
 
-from conftest import read_jsonl
+from conftest import batchocr_env, read_jsonl
 
 
 def pages_of(result):
@@ -131,18 +133,9 @@ def test_missing_model_exits_3_before_any_worker(run_batchocr, fake_pages):
 
 def test_sigkill_of_a_worker_from_outside_loses_nothing(tmp_path, fake_pages):
     """A real kill from the test while pages are in flight."""
-    import subprocess
-    import sys
-
-    from conftest import batchocr_env
-
     names = [f"p{i:02d}.png" for i in range(30)]
-    in_dir, out_dir = fake_pages(names), tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir),
-         "--engine", "fault_engines:FakeEngine", "--workers", "2", "--quiet"],
-        env=batchocr_env(tmp_path, FAULT_SLEEP="0.3"), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    out_dir = tmp_path / "out"
+    proc = _start_fake_run(tmp_path, fake_pages(names), out_dir, sleep="0.3")
     victim = _wait_for_worker_with_results(out_dir, proc)
     os.kill(victim, signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
@@ -155,18 +148,9 @@ def test_sigkill_of_a_worker_from_outside_loses_nothing(tmp_path, fake_pages):
 
 
 def test_three_worker_kills_in_one_run_lose_nothing(tmp_path, fake_pages):
-    import subprocess
-    import sys
-
-    from conftest import batchocr_env
-
     names = [f"p{i:02d}.png" for i in range(40)]
-    in_dir, out_dir = fake_pages(names), tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir),
-         "--engine", "fault_engines:FakeEngine", "--workers", "2", "--quiet"],
-        env=batchocr_env(tmp_path, FAULT_SLEEP="0.2"), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    out_dir = tmp_path / "out"
+    proc = _start_fake_run(tmp_path, fake_pages(names), out_dir, sleep="0.2")
     victims = []
     for round_ in range(3):
         victim = _wait_for_worker_with_results(out_dir, proc, min_results=4 + 6 * round_, exclude=victims)
@@ -179,6 +163,15 @@ def test_three_worker_kills_in_one_run_lose_nothing(tmp_path, fake_pages):
     assert all(r["status"] == "ok" for r in records)
     killed = [e for e in read_jsonl(out_dir / "memory.jsonl") if e["event"] == "exit" and e["pid"] in victims]
     assert len(killed) == 3 and all("signal 9" in e["cause"] for e in killed)
+
+
+def _start_fake_run(tmp_path, in_dir, out_dir, sleep: str) -> subprocess.Popen:
+    """A 2-worker run with the fake engine, in the background, to kill workers of."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir),
+         "--engine", "fault_engines:FakeEngine", "--workers", "2", "--quiet"],
+        env=batchocr_env(tmp_path, FAULT_SLEEP=sleep), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
 
 
 def _wait_for_worker_with_results(out_dir, proc, timeout=60, min_results=3, exclude=()) -> int:

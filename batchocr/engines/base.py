@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
@@ -125,12 +126,20 @@ def scan_model_files(directory: str, suffixes: tuple[str, ...], kind: str) -> li
 def release_heap() -> None:
     """Hand freed heap back to the OS: glibc keeps it mapped otherwise, and
     RSS would not show what ``free_resources`` released."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's malloc_trim, or None elsewhere (looked up once: find_library
+    runs a subprocess)."""
     libc = ctypes.util.find_library("c")
-    if libc:
-        try:
-            ctypes.CDLL(libc).malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+    try:
+        return ctypes.CDLL(libc).malloc_trim if libc else None
+    except (OSError, AttributeError):
+        return None
 
 
 class Engine(ABC):
