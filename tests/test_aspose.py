@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -31,6 +30,7 @@ from batchocr.engines import aspose_compat
 from batchocr.engines.aspose import DEFAULT_AI_MODEL, AsposeEngine, aspose_language
 from batchocr.errors import ConfigError
 
+from conftest import batchocr_env
 from textmetrics import cer, normalise_whitespace
 
 pytestmark = pytest.mark.aspose
@@ -66,11 +66,8 @@ def render_page(path: Path, lines: list[str], size=(1400, 950)) -> Path:
 
 
 def worker_env(cache_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOCR_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), str(REPO)])
-    env["BATCHOCR_CACHE_DIR"] = str(cache_dir)
-    env.update(extra)
-    return env
+    """The test environment, with a private compat-library cache."""
+    return batchocr_env(cache_dir.parent, BATCHOCR_CACHE_DIR=str(cache_dir), **extra)
 
 
 def run_worker(code: str, cwd: Path, env: dict[str, str], timeout=300) -> subprocess.CompletedProcess:
