@@ -52,12 +52,14 @@ def cli() -> None:
 @click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose).")
 @click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
 @click.option("--restart", is_flag=True, help="Start over: move earlier outputs aside instead of resuming.")
+@click.option("--drop-missing", is_flag=True, help="Drop the records of files no longer under INPUT_DIR.")
 @_settings_options
-def run(input_dir: str, config_file: str | None, restart: bool, **options) -> None:
+def run(input_dir: str, config_file: str | None, restart: bool, drop_missing: bool, **options) -> None:
     """Recognise every page under INPUT_DIR.
 
     Running again into the same output directory resumes: pages already ok
-    (same file size and mtime) are skipped, failed and new ones are done.
+    (same file size and mtime, same settings) are skipped, failed and new
+    ones are done.  An output directory belongs to one INPUT_DIR.
 
     \b
     Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage or config;
@@ -66,7 +68,7 @@ def run(input_dir: str, config_file: str | None, restart: bool, **options) -> No
     from batchocr.runner import run as run_job
 
     settings = load_settings(options, config_file)
-    sys.exit(int(run_job(input_dir, settings, restart=restart)))
+    sys.exit(int(run_job(input_dir, settings, restart=restart, drop_missing=drop_missing)))
 
 
 @cli.group()

@@ -5,7 +5,10 @@
   ``page.dat`` is found.  A file with an image extension whose content is
   not an image (empty, truncated, a renamed text file) is still listed, so it
   gets an ``error`` record instead of vanishing silently.
-- Every page of a multi-page TIFF is its own work item.
+- Every page of a multi-page TIFF is its own work item, counted frame by
+  frame: a damaged page directory is a page too (it gets an ``error``
+  record), and the summary says the pages after it could not be read.
+- It streams (``walk``): a million files are never listed in memory at once.
 - Hidden files and directories, and the output directory, are skipped.
 - Symlinked directories are followed once: a symlink loop cannot hang it.
 - Problems that are not pages (an unreadable directory, a loop) are
@@ -18,6 +21,7 @@ import os
 import stat
 import warnings
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from batchocr.records import WorkItem
 
@@ -41,6 +45,32 @@ MAGIC = [
 MAX_TIFF_PAGES = 100_000
 
 
+@dataclass(frozen=True)
+class FoundFile:
+    """One file with pages, as discovery found it."""
+
+    path: str  # absolute
+    rel: str  # relative to the input directory
+    size: int  # -1 when it cannot be stat'ed
+    mtime_ns: int
+    pages: int
+    damaged: bool = False  # its last page's directory is damaged: pages after it cannot be read
+
+    def items(self) -> list[WorkItem]:
+        return [
+            WorkItem(path=self.path, rel=self.rel, page=page, pages=self.pages, size=self.size, mtime_ns=self.mtime_ns)
+            for page in range(1, self.pages + 1)
+        ]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something under the input directory that is not a page (for the summary)."""
+
+    rel: str
+    message: str
+
+
 @dataclass
 class Discovery:
     items: list[WorkItem] = field(default_factory=list)
@@ -49,23 +79,34 @@ class Discovery:
 
 
 def discover(input_dir: str, exclude: list[str] = ()) -> Discovery:
-    root = os.path.abspath(input_dir)
-    excluded = {_identity(p) for p in exclude if os.path.exists(p)}
+    """Everything at once (small inputs, tests); runs stream ``walk`` instead."""
     found = Discovery()
-    _walk(root, root, excluded, set(), found)
+    for entry in walk(input_dir, exclude):
+        if isinstance(entry, Problem):
+            found.problems.append((entry.rel, entry.message))
+        else:
+            found.files += 1
+            found.items.extend(entry.items())
     return found
 
 
-def _walk(root: str, directory: str, excluded: set, visited: set, found: Discovery) -> None:
+def walk(input_dir: str, exclude: list[str] = ()) -> Iterator[FoundFile | Problem]:
+    """Files with pages and problems, one at a time, in a deterministic order."""
+    root = os.path.abspath(input_dir)
+    excluded = {_identity(p) for p in exclude if os.path.exists(p)}
+    yield from _walk(root, root, excluded, set())
+
+
+def _walk(root: str, directory: str, excluded: set, visited: set) -> Iterator[FoundFile | Problem]:
     identity = _identity(directory)
     if identity in visited:
-        found.problems.append((_rel(root, directory), "directory visited before (symlink loop); skipped"))
+        yield Problem(_rel(root, directory), "directory visited before (symlink loop); skipped")
         return
     visited.add(identity)
     try:
         entries = sorted(os.scandir(directory), key=lambda e: os.fsencode(e.name))
     except OSError as exc:
-        found.problems.append((_rel(root, directory), f"cannot list directory: {exc.strerror or exc}"))
+        yield Problem(_rel(root, directory), f"cannot list directory: {exc.strerror or exc}")
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -76,36 +117,31 @@ def _walk(root: str, directory: str, excluded: set, visited: set, found: Discove
             is_dir = False
         if is_dir:
             if _identity(entry.path) not in excluded:
-                _walk(root, entry.path, excluded, visited, found)
+                yield from _walk(root, entry.path, excluded, visited)
             continue
-        _add_file(root, entry, found)
+        found = _file(root, entry)
+        if found is not None:
+            yield found
+        if found is not None and found.damaged:
+            yield Problem(found.rel, f"page {found.pages}: damaged page directory; the pages after it cannot be read")
 
 
-def _add_file(root: str, entry: os.DirEntry, found: Discovery) -> None:
+def _file(root: str, entry: os.DirEntry) -> FoundFile | None:
     by_extension = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
     try:
         info = entry.stat()  # follows symlinks; fails for a broken one
     except OSError:
         info = None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        return  # fifos, sockets, devices: never open them
+        return None  # fifos, sockets, devices: never open them
     kind = sniff(entry.path) if info is not None else None
     if kind is None and not by_extension:
-        return
-    pages = count_tiff_pages(entry.path) if kind == "tiff" else 1
-    found.files += 1
-    rel = _rel(root, entry.path)
-    for page in range(1, pages + 1):
-        found.items.append(
-            WorkItem(
-                path=entry.path,
-                rel=rel,
-                page=page,
-                pages=pages,
-                size=info.st_size if info else -1,
-                mtime_ns=info.st_mtime_ns if info else -1,
-            )
-        )
+        return None
+    pages, damaged = count_tiff_pages(entry.path) if kind == "tiff" else (1, False)
+    return FoundFile(
+        path=entry.path, rel=_rel(root, entry.path), size=info.st_size if info else -1,
+        mtime_ns=info.st_mtime_ns if info else -1, pages=pages, damaged=damaged,
+    )  # fmt: skip
 
 
 def sniff(path: str) -> str | None:
@@ -121,20 +157,30 @@ def sniff(path: str) -> str | None:
     return None
 
 
-def count_tiff_pages(path: str) -> int:
-    """Pages of a TIFF, reading only its directory chain (no pixel data).
+def count_tiff_pages(path: str) -> tuple[int, bool]:
+    """Pages of a TIFF, frame by frame, reading only its directory chain.
 
-    A TIFF too broken to count is one page: the worker then reports why it
-    cannot be decoded."""
+    Returns (pages, damaged).  A page directory that cannot be read ends the
+    count there: that page is still listed, so its worker records why it
+    cannot be decoded, and ``damaged`` says the pages after it are lost.  A
+    TIFF that cannot be opened at all is one page (the worker says why)."""
     from PIL import Image
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as img:
-                return max(1, min(getattr(img, "n_frames", 1), MAX_TIFF_PAGES))
-    except Exception:  # any parse error: let the worker report it per page
-        return 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            img = Image.open(path)
+        except Exception:
+            return 1, False
+        with img:
+            for index in range(1, MAX_TIFF_PAGES):
+                try:
+                    img.seek(index)
+                except EOFError:  # the chain's normal end
+                    return index, False
+                except Exception:  # damaged directory: Pillow raises TypeError, struct.error, ...
+                    return index + 1, True
+    return MAX_TIFF_PAGES, False
 
 
 def _identity(path: str) -> tuple[int, int] | None:

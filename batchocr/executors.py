@@ -135,6 +135,8 @@ class SlotExecutor:
         """Give an idle, ready worker its next page (a reserved retry first), or stop it."""
         task = slot.reserved or self._scheduler.next_task()
         slot.reserved = None
+        if task is None and self._scheduler.has_work():
+            return  # none ready yet (discovery goes on): it idles, _dispatch_idle asks again
         if task is None:
             slot.retiring = True
             self._send_stop(slot)
@@ -142,6 +144,12 @@ class SlotExecutor:
         slot.task = task
         slot.started_at = time.monotonic()
         self._send_page(slot, task)
+
+    def _dispatch_idle(self) -> None:
+        """Give pages that became ready to workers idling for want of one."""
+        for slot in list(self._slots.values()):
+            if slot.ready and slot.task is None and not slot.retiring and self._slots.get(slot.worker_id) is slot:
+                self._dispatch(slot)
 
     def _account_for_loss(self, slot: WorkerSlot, cause: str) -> None:
         """A worker ended (its slot already removed): record its page or retry it

@@ -111,7 +111,7 @@ class LocalPool(SlotExecutor):
     def run(self, scheduler: Scheduler) -> None:
         """Process every task of ``scheduler``; returns when all are recorded or stopped."""
         self._scheduler = scheduler
-        for worker_id in range(1, min(self.settings.resolved_workers(), len(scheduler)) + 1):
+        for worker_id in range(1, scheduler.workers_to_start(self.settings.resolved_workers()) + 1):
             self._start_worker(worker_id)
         try:
             while self._slots:
@@ -135,6 +135,7 @@ class LocalPool(SlotExecutor):
                 self._reap(slot)
         self._enforce_timeouts()
         self._enforce_stop()
+        self._dispatch_idle()
 
     # --- messages from a worker ------------------------------------------------
     def _receive(self, slot: Slot) -> None:

@@ -144,7 +144,7 @@ class RayExecutor(SlotExecutor):
             self._connect()
         try:
             self._actor_class = self._ray.remote(**ACTOR_OPTIONS)(PageActor)
-            for worker_id in range(1, min(self.workers(), len(scheduler)) + 1):
+            for worker_id in range(1, scheduler.workers_to_start(self.workers()) + 1):
                 self._start_worker(worker_id)
             while self._slots:
                 self._step()
@@ -206,6 +206,7 @@ class RayExecutor(SlotExecutor):
             time.sleep(self._wait_timeout())
         self._enforce_timeouts()
         self._enforce_stop()
+        self._dispatch_idle()
 
     def _settle(self, slot: ActorSlot) -> None:
         """The call in flight on ``slot`` finished: its reply, or its actor's death."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol
 
 from batchocr.records import ERROR, TIMEOUT, WorkItem, page_record
 
@@ -26,27 +26,67 @@ class Task:
     attempt: int = 1
 
 
+class PageSource(Protocol):
+    """Where the pages to do come from.  Both calls must return at once: the
+    supervisor loop never blocks."""
+
+    def take(self) -> WorkItem | None:
+        """The next page to do now; None when none is ready right now."""
+
+    def exhausted(self) -> bool:
+        """True once ``take`` will never return a page again."""
+
+
+class ListSource:
+    """A plain list of pages."""
+
+    def __init__(self, items: Iterable[WorkItem]) -> None:
+        self._items = deque(items)
+
+    def take(self) -> WorkItem | None:
+        return self._items.popleft() if self._items else None
+
+    def exhausted(self) -> bool:
+        return not self._items
+
+
 class Scheduler:
-    def __init__(self, items: Iterable[WorkItem], retries: int, engine: str) -> None:
-        self._queue: deque[Task] = deque(Task(item) for item in items)
+    def __init__(self, source: PageSource, retries: int, engine: str) -> None:
+        self._source = source
+        self._queue: deque[Task] = deque()  # retries and given-back tasks: they go first
         self._retries = retries
         self._engine = engine
         self.stopping = False  # set on interrupt: hand out nothing more
 
-    def __len__(self) -> int:
-        return len(self._queue)
+    def workers_to_start(self, most: int) -> int:
+        """How many workers are worth starting: ``most``, fewer when the
+        source runs dry first (pages pulled here are handed out first)."""
+        while len(self._queue) < most:
+            item = self._source.take()
+            if item is None:
+                break
+            self._queue.append(Task(item))
+        if not self.has_work():
+            return 0
+        return len(self._queue) if self._source.exhausted() else most
 
     def stop(self) -> None:
         """Hand out nothing more (an interrupt, or too many failures)."""
         self.stopping = True
 
     def has_work(self) -> bool:
-        return bool(self._queue) and not self.stopping
+        """True while pages may still come (some may not be ready yet)."""
+        return not self.stopping and (bool(self._queue) or not self._source.exhausted())
 
     def next_task(self) -> Task | None:
-        if self.stopping or not self._queue:
+        """The next task, or None: when stopping, or when none is ready right
+        now (then ``has_work`` says whether to ask again later)."""
+        if self.stopping:
             return None
-        return self._queue.popleft()
+        if self._queue:
+            return self._queue.popleft()
+        item = self._source.take()
+        return Task(item) if item is not None else None
 
     def worker_lost(
         self, task: Task, cause: str, *, timed_out: bool, worker: int, pid: int | None
