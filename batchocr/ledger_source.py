@@ -59,6 +59,7 @@ class DiscoveryStats:
     problems: list[tuple[str, str]] = field(default_factory=list)  # first SHOWN_PROBLEMS
     problem_count: int = 0
     complete: bool = False  # discovery reached its end
+    completed_at: float | None = None  # time.time() when it did
 
 
 class LedgerSource:
@@ -160,6 +161,7 @@ class LedgerSource:
             if batch is _DONE:
                 self._thread_done = True
                 self.stats.complete = True
+                self.stats.completed_at = time.time()
                 break
             for entry in batch:
                 self._absorb_one(entry)

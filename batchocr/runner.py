@@ -236,6 +236,7 @@ def _finish_run_info(info: dict[str, Any], counts: RunCounts, found, signal_name
         files=found.files,
         pages=found.pages,
         discovery_complete=found.complete,
+        discovery_seconds=round(found.completed_at - info["started_epoch"], 3) if found.completed_at else None,
         discovery_problems=[{"path": p, "problem": m} for p, m in found.problems],
         discovery_problem_count=found.problem_count,
         counts={
