@@ -94,19 +94,21 @@ def walk(input_dir: str, exclude: list[str] = ()) -> Iterator[FoundFile | Proble
     """Files with pages and problems, one at a time, in a deterministic order."""
     root = os.path.abspath(input_dir)
     excluded = {_identity(p) for p in exclude if os.path.exists(p)}
-    yield from _walk(root, root, excluded, set())
+    yield from _walk(root, "", excluded, set())
 
 
-def _walk(root: str, directory: str, excluded: set, visited: set) -> Iterator[FoundFile | Problem]:
+def _walk(directory: str, rel_dir: str, excluded: set, visited: set) -> Iterator[FoundFile | Problem]:
+    """``rel_dir``: ``directory`` relative to the root, "" or ending in a separator
+    (built as we go: os.path.relpath per file costs more than the stat)."""
     identity = _identity(directory)
     if identity in visited:
-        yield Problem(_rel(root, directory), "directory visited before (symlink loop); skipped")
+        yield Problem(rel_dir.rstrip(os.sep) or ".", "directory visited before (symlink loop); skipped")
         return
     visited.add(identity)
     try:
         entries = sorted(os.scandir(directory), key=lambda e: os.fsencode(e.name))
     except OSError as exc:
-        yield Problem(_rel(root, directory), f"cannot list directory: {exc.strerror or exc}")
+        yield Problem(rel_dir.rstrip(os.sep) or ".", f"cannot list directory: {exc.strerror or exc}")
         return
     for entry in entries:
         if entry.name.startswith("."):
@@ -117,16 +119,16 @@ def _walk(root: str, directory: str, excluded: set, visited: set) -> Iterator[Fo
             is_dir = False
         if is_dir:
             if _identity(entry.path) not in excluded:
-                yield from _walk(root, entry.path, excluded, visited)
+                yield from _walk(entry.path, rel_dir + entry.name + os.sep, excluded, visited)
             continue
-        found = _file(root, entry)
+        found = _file(rel_dir + entry.name, entry)
         if found is not None:
             yield found
         if found is not None and found.damaged:
             yield Problem(found.rel, f"page {found.pages}: damaged page directory; the pages after it cannot be read")
 
 
-def _file(root: str, entry: os.DirEntry) -> FoundFile | None:
+def _file(rel: str, entry: os.DirEntry) -> FoundFile | None:
     by_extension = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
     try:
         info = entry.stat()  # follows symlinks; fails for a broken one
@@ -139,7 +141,7 @@ def _file(root: str, entry: os.DirEntry) -> FoundFile | None:
         return None
     pages, damaged = count_tiff_pages(entry.path) if kind == "tiff" else (1, False)
     return FoundFile(
-        path=entry.path, rel=_rel(root, entry.path), size=info.st_size if info else -1,
+        path=entry.path, rel=rel, size=info.st_size if info else -1,
         mtime_ns=info.st_mtime_ns if info else -1, pages=pages, damaged=damaged,
     )  # fmt: skip
 
@@ -147,10 +149,15 @@ def _file(root: str, entry: os.DirEntry) -> FoundFile | None:
 def sniff(path: str) -> str | None:
     """The image format by magic bytes, or None (also when unreadable)."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # unbuffered: this runs per file
     except OSError:
         return None
+    try:
+        head = os.read(fd, 16)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     for offset, magic, kind in MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return kind
@@ -189,7 +196,3 @@ def _identity(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (info.st_dev, info.st_ino)
-
-
-def _rel(root: str, path: str) -> str:
-    return os.path.relpath(path, root)

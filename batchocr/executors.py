@@ -111,6 +111,8 @@ class SlotExecutor:
         """Until the next page deadline, at most a tick."""
         timeout = TICK_SECONDS
         now = time.monotonic()
+        if any(self._idle(slot) for slot in self._slots.values()):
+            return 0.0  # a worker waits for a page: ask the source again now (its take() waits briefly)
         for slot in self._slots.values():
             if slot.task is not None and not slot.timed_out:
                 timeout = min(timeout, slot.started_at + self.settings.timeout - now)
@@ -148,8 +150,12 @@ class SlotExecutor:
     def _dispatch_idle(self) -> None:
         """Give pages that became ready to workers idling for want of one."""
         for slot in list(self._slots.values()):
-            if slot.ready and slot.task is None and not slot.retiring and self._slots.get(slot.worker_id) is slot:
+            if self._idle(slot) and self._slots.get(slot.worker_id) is slot:
                 self._dispatch(slot)
+
+    @staticmethod
+    def _idle(slot: WorkerSlot) -> bool:
+        return slot.ready and slot.task is None and slot.reserved is None and not slot.retiring
 
     def _account_for_loss(self, slot: WorkerSlot, cause: str) -> None:
         """A worker ended (its slot already removed): record its page or retry it

@@ -37,8 +37,10 @@ from typing import Any, Iterator
 
 LEDGER = "ledger.sqlite"
 SCHEMA_VERSION = 1
+CACHE_KB = 64 * 1024  # SQLite's page cache: bounded, part of the supervisor's RSS budget
 COMMIT_SECONDS = 1.0  # commit the ledger at most this often during a run
 NEW, FAILED_BEFORE = 1, 2  # values of ``todo``
+MAX_PARAMS = 500  # SQL parameters per query (SQLite's limit is higher; this keeps queries small)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -95,6 +97,7 @@ class Ledger:
         self.db = sqlite3.connect(self.path, isolation_level=None)  # explicit transactions
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never corrupt
+        self.db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
         self.db.executescript(SCHEMA)
         self.db.execute("BEGIN")
         self._last_commit = time.monotonic()
@@ -160,20 +163,35 @@ class Ledger:
         self.db.execute("INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?)", (encode_rel(path), size, mtime_ns, sha256))
 
     # --- pages ----------------------------------------------------------------
-    def file_rows(self, rel: str) -> list[PageRow]:
-        rows = self.db.execute(
-            "SELECT rel, page, pages, size, mtime_ns, fingerprint, status, offset FROM pages WHERE rel = ? ORDER BY page",
-            (encode_rel(rel),),
-        ).fetchall()
-        return [PageRow(decode_rel(r[0]), *r[1:]) for r in rows]
+    def rows_of(self, rels: list[str]) -> dict[str, dict[int, PageRow]]:
+        """The rows of these files (one query for a whole discovery batch)."""
+        found: dict[str, dict[int, PageRow]] = {}
+        for start in range(0, len(rels), MAX_PARAMS):
+            chunk = [encode_rel(rel) for rel in rels[start : start + MAX_PARAMS]]
+            marks = ",".join("?" * len(chunk))
+            for r in self.db.execute(
+                f"SELECT rel, page, pages, size, mtime_ns, fingerprint, status, offset FROM pages WHERE rel IN ({marks})",
+                chunk,
+            ):
+                row = PageRow(decode_rel(r[0]), *r[1:])
+                found.setdefault(row.rel, {})[row.page] = row
+        return found
 
-    def mark_found(self, rel: str, page: int, pages: int, size: int, mtime_ns: int, generation: int, todo: int) -> None:
-        """Discovery found this page; ``todo`` says whether it is to be done."""
-        self.db.execute(
-            """INSERT INTO pages (rel, page, pages, found_size, found_mtime_ns, seen, todo) VALUES (?, ?, ?, ?, ?, ?, ?)
+    def mark_seen(self, pages: list[tuple[str, int]]) -> None:
+        """Discovery found these pages (rel, page) as they were: done, nothing to change."""
+        self.db.executemany(
+            "UPDATE pages SET seen = ? WHERE rel = ? AND page = ?",
+            [(self.generation, encode_rel(rel), page) for rel, page in pages],
+        )
+
+    def mark_found(self, pages: list[tuple[str, int, int, int, int, int]]) -> None:
+        """Discovery found these pages: (rel, page, pages, size, mtime_ns, todo),
+        ``todo`` saying whether each is to be done this run."""
+        self.db.executemany(
+            """INSERT INTO pages (rel, page, pages, found_size, found_mtime_ns, todo, seen) VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (rel, page) DO UPDATE SET pages = excluded.pages, seen = excluded.seen,
                todo = excluded.todo, found_size = excluded.found_size, found_mtime_ns = excluded.found_mtime_ns""",
-            (encode_rel(rel), page, pages, size, mtime_ns, generation, todo),
+            [(encode_rel(rel), *rest, self.generation) for rel, *rest in pages],
         )
 
     def drop_pages_after(self, rel: str, pages: int) -> int:

@@ -118,15 +118,15 @@ class LedgerSource:
 
     def finish_discovery(self) -> None:
         """Absorb the rest of discovery (after the run, e.g. nothing was to do)."""
-        while not self._thread_done and not self._halt.is_set():
-            self._absorb(deadline=time.monotonic() + 3600, block=True)
+        while not self._thread_done and (self._thread.is_alive() or not self._queue.empty()):
+            self._absorb(deadline=time.monotonic() + 1.0, wait=True)
 
     # --- PageSource ---------------------------------------------------------------
     def take(self) -> WorkItem | None:
         if not self._ready:
             self._refill()
         if not self._ready and not self._thread_done:
-            self._absorb(deadline=time.monotonic() + ABSORB_SECONDS)
+            self._absorb(deadline=time.monotonic() + ABSORB_SECONDS, wait=True)
             self._refill()
         return self._ready.popleft() if self._ready else None
 
@@ -147,15 +147,19 @@ class LedgerSource:
             )
 
     # --- deciding, in the supervisor thread --------------------------------------
-    def _absorb(self, deadline: float, block: bool = False) -> None:
+    def _absorb(self, deadline: float, wait: bool) -> None:
         """Write what discovery found into the ledger until a page is ready to
-        hand out, the queue is empty, or ``deadline``."""
+        hand out, or ``deadline``; ``wait``: wait for discovery meanwhile,
+        else stop when nothing is queued."""
         todo_before = self.stats.todo
-        while time.monotonic() < deadline:
+        while self.stats.todo == todo_before and not self._thread_done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
             try:
-                batch = self._queue.get(timeout=0.2) if block else self._queue.get_nowait()
+                batch = self._queue.get(timeout=min(remaining, 0.05)) if wait else self._queue.get_nowait()
             except queue.Empty:
-                if block:
+                if wait:
                     continue
                 break
             if batch is _DONE:
@@ -163,30 +167,36 @@ class LedgerSource:
                 self.stats.complete = True
                 self.stats.completed_at = time.time()
                 break
-            for entry in batch:
-                self._absorb_one(entry)
-            if self.stats.todo > todo_before and not block:
-                break
+            self._absorb_batch(batch)
         if self.stats.todo != todo_before:
             self.on_found(self.stats.todo)
         self.ledger.commit_if_due()
 
-    def _absorb_one(self, entry: FoundFile | Problem) -> None:
-        if isinstance(entry, Problem):
+    def _absorb_batch(self, batch: list[FoundFile | Problem]) -> None:
+        files = [entry for entry in batch if isinstance(entry, FoundFile)]
+        for problem in (entry for entry in batch if isinstance(entry, Problem)):
             self.stats.problem_count += 1
             if len(self.stats.problems) < SHOWN_PROBLEMS:
-                self.stats.problems.append((entry.rel, entry.message))
-            return
-        self.stats.files += 1
-        self.stats.pages += entry.pages
-        rows = {row.page: row for row in self.ledger.file_rows(entry.rel)}
-        if len(rows) and max(rows) > entry.pages:  # the file lost pages: their records go
-            self.stats.vanished_pages += sum(1 for page in rows if page > entry.pages)
-            self.stats.superseded += self.ledger.drop_pages_after(entry.rel, entry.pages)
-        for page in range(1, entry.pages + 1):
-            todo = self._decide(rows.get(page), entry)
-            self.stats.todo += todo > 0
-            self.ledger.mark_found(entry.rel, page, entry.pages, entry.size, entry.mtime_ns, self.ledger.generation, todo)
+                self.stats.problems.append((problem.rel, problem.message))
+        known = self.ledger.rows_of([found.rel for found in files])
+        marks, unchanged = [], []
+        for found in files:
+            rows = known.get(found.rel, {})
+            self.stats.files += 1
+            self.stats.pages += found.pages
+            if rows and max(rows) > found.pages:  # the file lost pages: their records go
+                self.stats.vanished_pages += sum(1 for page in rows if page > found.pages)
+                self.stats.superseded += self.ledger.drop_pages_after(found.rel, found.pages)
+            for page in range(1, found.pages + 1):
+                row = rows.get(page)
+                todo = self._decide(row, found)
+                self.stats.todo += todo > 0
+                if todo == 0 and row.pages == found.pages:
+                    unchanged.append((found.rel, page))
+                else:
+                    marks.append((found.rel, page, found.pages, found.size, found.mtime_ns, todo))
+        self.ledger.mark_seen(unchanged)
+        self.ledger.mark_found(marks)
 
     def _decide(self, row: PageRow | None, found: FoundFile) -> int:
         if row is None or row.status is None:

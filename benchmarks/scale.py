@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/scale.py [--pages 1000000] [--workers 2] [--dir DIR] [--json FILE]
     .venv/bin/python benchmarks/scale.py --quick        # smoke run: 5,000 pages
 
-The input is ``--pages`` real files: hard links to one tiny PNG (16x16 px),
-1,000 per directory, so a million of them cost seconds and no disk, and
+The input is ``--pages`` real files: hard links to a few tiny PNGs (16x16
+px; one per 50,000 links), 1,000 per directory, so a million of them cost seconds and no disk, and
 discovery still lists, stats and sniffs every one.  The engine is the
 ``TextBenchmarkEngine`` (``benchmarks/noop_engine.py``): no OCR, ~5 KB of
 text per page, so each record has the size of a dense page's.
@@ -39,23 +39,24 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 ENGINE = "noop_engine:TextBenchmarkEngine"
 PER_DIR = 1000
+LINKS_PER_FILE = 50_000
 TARGETS = {"peak_rss_mb": 300, "resume_seconds": 60, "first_page_seconds": 10}
 
 
 def make_input(root: Path, pages: int) -> Path:
-    """``pages`` hard links to one 16x16 PNG, PER_DIR per directory."""
+    """``pages`` hard links to tiny PNGs, PER_DIR per directory (a new
+    original every LINKS_PER_FILE: ext4 allows 65,000 links to one file)."""
     from PIL import Image
 
     root.mkdir(parents=True, exist_ok=True)
-    original = root / "original.png"
-    Image.new("L", (16, 16), 200).save(original)
     for i in range(pages):
+        if i % LINKS_PER_FILE == 0:  # hidden: discovery skips it, it is not a page
+            original = root / f".original-{i // LINKS_PER_FILE:03d}.png"
+            Image.new("L", (16, 16), (i // LINKS_PER_FILE) % 256).save(original)
         directory = root / f"d{i // PER_DIR:05d}"
         if i % PER_DIR == 0:
             directory.mkdir(exist_ok=True)
         os.link(original, directory / f"p{i:07d}.png")
-    hidden = root / ".original.png"  # not a page itself: discovery skips hidden files
-    os.replace(original, hidden)
     return root
 
 
@@ -97,20 +98,29 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one, removed after)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 5,000 pages")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--report-only", action="store_true", help="only phase 3, on --dir's existing outputs")
     args = parser.parse_args()
+    if args.report_only:
+        report = measured([sys.executable, "-m", "batchocr", "report", str(args.dir / "out")], _env())
+        print(json.dumps({"report": {"seconds": report["seconds"], "peak_rss_mb": report["peak_rss_mb"]}}))
+        return
     if args.quick:
         args.pages = 5000
     work = args.dir or Path(tempfile.mkdtemp(prefix="batchocr-scale-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOCR_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(BENCH), str(REPO)])
     try:
-        figures = run(work, args.pages, args.workers, env)
+        figures = run(work, args.pages, args.workers, _env())
     finally:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOCR_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(BENCH), str(REPO)])
+    return env
 
 
 def run(work: Path, pages: int, workers: int, env: dict[str, str]) -> dict:
