@@ -204,13 +204,13 @@ class Ledger:
         self.db.execute("DELETE FROM pages WHERE rel = ? AND page > ?", (key, pages))
         return recorded
 
-    def take(self, generation: int, limit: int) -> list[PageToDo]:
+    def take(self, generation: int, limit: int, failed_too: bool) -> list[PageToDo]:
         """Up to ``limit`` pages to do, new ones before ones that failed
-        before, each handed out once per run."""
+        before (those only with ``failed_too``), each handed out once per run."""
         rows = self.db.execute(
             """SELECT rel, page, pages, found_size, found_mtime_ns FROM pages
-               WHERE todo > 0 AND taken != ? ORDER BY todo, rel, page LIMIT ?""",
-            (generation, limit),
+               WHERE todo > 0 AND todo <= ? AND taken != ? ORDER BY todo, rel, page LIMIT ?""",
+            (FAILED_BEFORE if failed_too else NEW, generation, limit),
         ).fetchall()
         self.db.executemany(
             "UPDATE pages SET taken = ? WHERE rel = ? AND page = ?", [(generation, r[0], r[1]) for r in rows]

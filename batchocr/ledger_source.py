@@ -16,7 +16,8 @@ Per page found, against its ledger row:
 - its file changed (size or mtime)       -> to do (file changed)
 - record made with other settings        -> to do (settings changed: which)
 - record ``ok``                          -> done, skipped
-- record ``error``/``timeout``           -> to do after every new page (failed before)
+- record ``error``/``timeout``           -> to do after every new page (failed before):
+                                            handed out only once discovery has ended
 """
 
 from __future__ import annotations
@@ -140,7 +141,8 @@ class LedgerSource:
         return self._dry
 
     def _refill(self) -> None:
-        for row in self.ledger.take(self.ledger.generation, TAKE_ROWS):
+        # Pages that failed before wait for the end of discovery: every new page goes first.
+        for row in self.ledger.take(self.ledger.generation, TAKE_ROWS, failed_too=self._thread_done):
             self._ready.append(
                 WorkItem(path=os.path.join(self.root, row.rel), rel=row.rel, page=row.page,
                          pages=row.pages, size=row.size, mtime_ns=row.mtime_ns)  # fmt: skip

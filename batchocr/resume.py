@@ -140,6 +140,7 @@ def finish_resume(resume: Resume, found: DiscoveryStats, sink, drop_missing: boo
     if found.superseded:
         ledger.set_meta("superseded", int(ledger.meta("superseded") or 0) + found.superseded)
     if found.complete:  # only a whole discovery knows what is gone
+        summary["present_generation"] = ledger.generation  # for report: pages seen since are present
         gone, files = ledger.gone(ledger.generation, SHOWN_GONE_FILES)
         summary.update(gone_pages=gone, gone_files=files, gone_dropped=False)
         if gone and drop_missing:
