@@ -153,6 +153,10 @@ def test_failures_from_earlier_runs_cannot_stall_new_pages(run_batchocr, tmp_pat
     first_retry = min(i for i, path in enumerate(order) if path in failed_before)
     new_before = sum(path.startswith("b") for path in order[:first_retry])
     assert new_before >= 39  # every new page before those that failed (one may be in flight on the other worker)
+    again = run_batchocr(in_dir, *FAKE, "--workers", "2")  # only the 25 broken ones are left to do
+    assert again.run_info()["status"] == "finished"  # failing again is no reason to stop early
+    assert again.run_info()["counts"]["redone_failed_before"] == 25
+    assert again.run_info()["counts"]["done_this_run"] == 25
 
 
 def test_supervisor_killed_at_ten_random_moments_ends_with_every_page_once(tmp_path, run_batchocr):
