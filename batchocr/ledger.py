@@ -259,14 +259,6 @@ class Ledger:
         ).fetchone()
         return row[0] if row else 0
 
-    def count_todo(self) -> int:
-        return self.db.execute("SELECT count(*) FROM pages WHERE todo > 0").fetchone()[0]
-
-    def has_todo_for(self, generation: int) -> bool:
-        row = self.db.execute("SELECT 1 FROM pages WHERE todo > 0 AND taken != ? LIMIT 1", (generation,)).fetchone()
-        return row is not None
-
-    # --- pages of files no longer present --------------------------------------
     def gone(self, generation: int, limit: int) -> tuple[int, list[str]]:
         """Pages not found by run ``generation`` (its discovery completed), and
         the first few of their files."""
@@ -286,6 +278,3 @@ class Ledger:
         return self.db.execute(
             "SELECT rel, page, offset, length FROM pages WHERE offset IS NOT NULL ORDER BY offset"
         )
-
-    def recorded_count(self) -> int:
-        return self.db.execute("SELECT count(*) FROM pages WHERE offset IS NOT NULL").fetchone()[0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -139,7 +140,7 @@ class ResultsWriter:
         # Read access too: if the file is deleted, its data is copied back from here.
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         self._end = os.fstat(self._fd).st_size
-        self._last_sync = _monotonic()
+        self._last_sync = time.monotonic()
 
     def write(self, record: dict[str, Any]) -> tuple[int, int]:
         self._check_file()
@@ -148,7 +149,7 @@ class ResultsWriter:
         while view:  # os.write may write less than asked (rare, on signals)
             view = view[os.write(self._fd, view) :]
         offset, self._end = self._end, self._end + len(line)
-        now = _monotonic()
+        now = time.monotonic()
         if now - self._last_sync >= FSYNC_SECONDS:
             os.fsync(self._fd)
             self._last_sync = now
@@ -195,12 +196,6 @@ class ResultsWriter:
             finally:
                 os.close(self._fd)
                 self._fd = -1
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
 
 
 # --- compaction ------------------------------------------------------------------
