@@ -99,6 +99,7 @@ def test_deleted_file_is_reported_then_dropped_with_the_flag(run_batchocr, fake_
         env=batchocr_env(second.out_dir.parent),
     )  # fmt: skip
     assert "1 pages of files no longer present" in report.stdout
+    assert "pages: 2 recorded" in report.stdout  # the run and the report agree
     third = run_batchocr(in_dir, *FAKE, "--drop-missing")
     assert third.returncode == 0
     assert keys(third.results()) == Counter({("a.png", 1): 1, ("b.png", 1): 1})
