@@ -33,7 +33,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 LEDGER = "ledger.sqlite"
 SCHEMA_VERSION = 1
@@ -58,9 +58,7 @@ CREATE INDEX IF NOT EXISTS pages_offset ON pages (offset) WHERE offset IS NOT NU
 """
 
 
-@dataclass(frozen=True)
-class PageRow:
-    rel: str
+class PageRow(NamedTuple):  # a tuple: a million of them are made per resume
     page: int
     pages: int
     size: int | None  # of the file when its record was made
@@ -163,26 +161,25 @@ class Ledger:
         self.db.execute("INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?)", (encode_rel(path), size, mtime_ns, sha256))
 
     # --- pages ----------------------------------------------------------------
-    def rows_of(self, rels: list[str]) -> dict[str, dict[int, PageRow]]:
-        """The rows of these files (one query for a whole discovery batch)."""
-        found: dict[str, dict[int, PageRow]] = {}
-        for start in range(0, len(rels), MAX_PARAMS):
-            chunk = [encode_rel(rel) for rel in rels[start : start + MAX_PARAMS]]
+    def rows_of(self, keys: list[bytes]) -> dict[bytes, dict[int, PageRow]]:
+        """The rows of these files, by encoded path (one query per discovery batch)."""
+        found: dict[bytes, dict[int, PageRow]] = {}
+        for start in range(0, len(keys), MAX_PARAMS):
+            chunk = keys[start : start + MAX_PARAMS]
             marks = ",".join("?" * len(chunk))
-            for r in self.db.execute(
+            for key, *rest in self.db.execute(
                 f"SELECT rel, page, pages, size, mtime_ns, fingerprint, status, offset FROM pages WHERE rel IN ({marks})",
                 chunk,
             ):
-                row = PageRow(decode_rel(r[0]), *r[1:])
-                found.setdefault(row.rel, {})[row.page] = row
+                found.setdefault(key, {})[rest[0]] = PageRow(*rest)
         return found
 
-    def mark_seen(self, pages: list[tuple[str, int]]) -> None:
-        """Discovery found these pages (rel, page) as they were: done, nothing to change."""
-        self.db.executemany(
-            "UPDATE pages SET seen = ? WHERE rel = ? AND page = ?",
-            [(self.generation, encode_rel(rel), page) for rel, page in pages],
-        )
+    def mark_files_seen(self, keys: list[bytes]) -> None:
+        """Discovery found these files (encoded paths) as they were: every page done, nothing to change."""
+        for start in range(0, len(keys), MAX_PARAMS):
+            chunk = keys[start : start + MAX_PARAMS]
+            self.db.execute(f"UPDATE pages SET seen = ? WHERE rel IN ({','.join('?' * len(chunk))})",
+                            (self.generation, *chunk))  # fmt: skip
 
     def mark_found(self, pages: list[tuple[str, int, int, int, int, int]]) -> None:
         """Discovery found these pages: (rel, page, pages, size, mtime_ns, todo),

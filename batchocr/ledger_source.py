@@ -32,12 +32,13 @@ from typing import Any, Callable
 
 from batchocr.discovery import FoundFile, Problem, walk
 from batchocr.fingerprint import describe_change
-from batchocr.ledger import FAILED_BEFORE, NEW, Ledger, PageRow
+from batchocr.ledger import FAILED_BEFORE, NEW, Ledger, PageRow, encode_rel
 from batchocr.records import OK, WorkItem
 
 BATCH_FILES = 256  # files per hand-over from the discovery thread
 QUEUE_BATCHES = 200  # hand-overs waiting at most (the thread waits beyond)
 ABSORB_SECONDS = 0.2  # ledger work per take() at most, while nothing is ready
+ABSORB_BUSY_SECONDS = 0.005  # ... and while pages are ready: discovery goes on, pages come first
 TAKE_ROWS = 256  # pages fetched from the ledger per query
 SHOWN_PROBLEMS = 100  # discovery problems kept for run.json (all are counted)
 _DONE = None
@@ -124,6 +125,8 @@ class LedgerSource:
 
     # --- PageSource ---------------------------------------------------------------
     def take(self) -> WorkItem | None:
+        if not self._thread_done:  # keep discovery going, a little per page
+            self._absorb(deadline=time.monotonic() + ABSORB_BUSY_SECONDS, wait=False, until_ready=False)
         if not self._ready:
             self._refill()
         if not self._ready and not self._thread_done:
@@ -149,12 +152,12 @@ class LedgerSource:
             )
 
     # --- deciding, in the supervisor thread --------------------------------------
-    def _absorb(self, deadline: float, wait: bool) -> None:
-        """Write what discovery found into the ledger until a page is ready to
-        hand out, or ``deadline``; ``wait``: wait for discovery meanwhile,
-        else stop when nothing is queued."""
+    def _absorb(self, deadline: float, wait: bool, until_ready: bool = True) -> None:
+        """Write what discovery found into the ledger until ``deadline`` (or,
+        ``until_ready``, until a page is ready to hand out); ``wait``: wait
+        for discovery meanwhile, else stop when nothing is queued."""
         todo_before = self.stats.todo
-        while self.stats.todo == todo_before and not self._thread_done:
+        while not (until_ready and self.stats.todo != todo_before) and not self._thread_done:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
@@ -180,24 +183,24 @@ class LedgerSource:
             self.stats.problem_count += 1
             if len(self.stats.problems) < SHOWN_PROBLEMS:
                 self.stats.problems.append((problem.rel, problem.message))
-        known = self.ledger.rows_of([found.rel for found in files])
+        keys = [encode_rel(found.rel) for found in files]
+        known = self.ledger.rows_of(keys)
         marks, unchanged = [], []
-        for found in files:
-            rows = known.get(found.rel, {})
+        for key, found in zip(keys, files):
+            rows = known.get(key, {})
             self.stats.files += 1
             self.stats.pages += found.pages
             if rows and max(rows) > found.pages:  # the file lost pages: their records go
                 self.stats.vanished_pages += sum(1 for page in rows if page > found.pages)
                 self.stats.superseded += self.ledger.drop_pages_after(found.rel, found.pages)
-            for page in range(1, found.pages + 1):
-                row = rows.get(page)
-                todo = self._decide(row, found)
-                self.stats.todo += todo > 0
-                if todo == 0 and row.pages == found.pages:
-                    unchanged.append((found.rel, page))
-                else:
-                    marks.append((found.rel, page, found.pages, found.size, found.mtime_ns, todo))
-        self.ledger.mark_seen(unchanged)
+            todos = [self._decide(rows.get(page), found) for page in range(1, found.pages + 1)]
+            self.stats.todo += sum(todo > 0 for todo in todos)
+            if not any(todos) and all(rows[page].pages == found.pages for page in rows):
+                unchanged.append(key)  # the common case on a resume: one statement for the batch
+                continue
+            marks += [(found.rel, page, found.pages, found.size, found.mtime_ns, todo)
+                      for page, todo in enumerate(todos, 1)]  # fmt: skip
+        self.ledger.mark_files_seen(unchanged)
         self.ledger.mark_found(marks)
 
     def _decide(self, row: PageRow | None, found: FoundFile) -> int:
