@@ -214,6 +214,12 @@ class Ledger:
         )
         return [PageToDo(decode_rel(r[0]), *r[1:]) for r in rows]
 
+    def count_untaken(self) -> int:
+        """Pages to do this run and not handed out yet."""
+        return self.db.execute(
+            "SELECT count(*) FROM pages WHERE todo > 0 AND taken != ?", (self.generation,)
+        ).fetchone()[0]
+
     def record(self, record: dict[str, Any], fingerprint: int, offset: int, length: int) -> tuple[bool, bool]:
         """A record was written at ``offset``: the page is done (whatever its status).
 

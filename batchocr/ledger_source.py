@@ -143,6 +143,12 @@ class LedgerSource:
         self._dry = not self._ready
         return self._dry
 
+    def remaining(self) -> int | None:
+        """Pages known and not yet handed out; None while discovery goes on."""
+        if not self._thread_done:
+            return None
+        return len(self._ready) + self.ledger.count_untaken()
+
     def _refill(self) -> None:
         # Pages that failed before wait for the end of discovery: every new page goes first.
         for row in self.ledger.take(self.ledger.generation, TAKE_ROWS, failed_too=self._thread_done):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from batchocr.errors import OutputError
 from batchocr.ledger import Ledger
 from batchocr.output import FSYNC_SECONDS, dumps, encode_line
 
@@ -143,16 +144,22 @@ class ResultsWriter:
         self._last_sync = time.monotonic()
 
     def write(self, record: dict[str, Any]) -> tuple[int, int]:
-        self._check_file()
         line = encode_line(dumps(record) + "\n")
-        view = memoryview(line)
-        while view:  # os.write may write less than asked (rare, on signals)
-            view = view[os.write(self._fd, view) :]
+        try:
+            self._check_file()
+            view = memoryview(line)
+            while view:  # os.write may write less than asked (rare, on signals)
+                view = view[os.write(self._fd, view) :]
+            now = time.monotonic()
+            if now - self._last_sync >= FSYNC_SECONDS:
+                os.fsync(self._fd)
+                self._last_sync = now
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write {self.path}: {exc.strerror or exc}; everything recorded so far is intact, "
+                "and a re-run resumes from it"
+            ) from None
         offset, self._end = self._end, self._end + len(line)
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_SECONDS:
-            os.fsync(self._fd)
-            self._last_sync = now
         return offset, len(line)
 
     def _check_file(self) -> None:
