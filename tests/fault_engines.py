@@ -222,3 +222,23 @@ class CachingFakeEngine(FakeEngine):
     def free_resources(self) -> None:
         del self.cache
         super().free_resources()
+
+
+class SlowPreflightFakeEngine(FakeEngine):
+    """Its preflight takes a minute (a slow license server), to interrupt."""
+
+    name = "slow-preflight-fake"
+
+    @classmethod
+    def preflight(cls, settings) -> None:
+        time.sleep(60)
+
+
+class BuggyFakeEngine(FakeEngine):
+    """A bug in code the supervisor runs (not a user error)."""
+
+    name = "buggy-fake"
+
+    @classmethod
+    def run_warnings(cls, settings) -> list[str]:
+        return [str(1 / 0)]
