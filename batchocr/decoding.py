@@ -61,7 +61,7 @@ def decode_page(path: str, page: int, max_pixels: int) -> DecodedPage:
                 if width * height > max_pixels:
                     raise DecodeError(
                         f"image is {width}x{height} = {width * height / 1e6:.0f} Mpx, above the "
-                        f"pixel budget of {max_pixels / 1e6:.0f} Mpx (max_image_pixels)"
+                        f"pixel budget of {max_pixels / 1e6:.0f} Mpx (--max-image-pixels)"
                     )
                 img.load()
                 image = ImageOps.exif_transpose(img)
