@@ -38,6 +38,7 @@ from batchocr.records import OK, WorkItem
 BATCH_FILES = 256  # files per hand-over from the discovery thread
 QUEUE_BATCHES = 200  # hand-overs waiting at most (the thread waits beyond)
 ABSORB_SECONDS = 0.2  # ledger work per take() at most, while nothing is ready
+SETTLE_SECONDS = 0.5  # at start, time for a small discovery to end (then the pool is sized to it)
 ABSORB_BUSY_SECONDS = 0.005  # ... and while pages are ready: discovery goes on, pages come first
 TAKE_ROWS = 256  # pages fetched from the ledger per query
 SHOWN_PROBLEMS = 100  # discovery problems kept for run.json (all are counted)
@@ -86,7 +87,10 @@ class LedgerSource:
 
     # --- the discovery thread ---------------------------------------------------
     def start(self) -> None:
+        """Start discovery, and give it SETTLE_SECONDS: a small input is then
+        fully known (``remaining``), so no more workers start than it has pages."""
         self._thread.start()
+        self._absorb(deadline=time.monotonic() + SETTLE_SECONDS, wait=True, until_ready=False)
 
     def _discover(self) -> None:
         batch: list[FoundFile | Problem] = []

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import os
 import platform
+import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from batchocr.errors import ConfigError, ExitCode, RunAborted, exit_code_for_sig
 from batchocr.executors import make_executor
 from batchocr.interrupts import INTERRUPTS
 from batchocr.inventory import check_models
+from batchocr.ledger import LEDGER
 from batchocr.output import RESULTS, RUN_INFO, OutputLock, write_json_atomic
 from batchocr.records import OK, TIMEOUT
 from batchocr.resume import Resume, finish_resume, move_aside, open_resume
@@ -70,11 +72,17 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
                 drop_missing) -> ExitCode:  # fmt: skip
     try:
         moved = move_aside(out_dir) if restart else None
+        if moved:
+            print(f"batchocr: --restart: earlier outputs moved to {moved}", file=sys.stderr)
         previous_runs = _previous_runs(out_dir)
         resume = open_resume(input_dir, out_dir, settings, engine, inventory)  # exit 2: another input's dir
     except OSError as exc:
         where = exc.filename or out_dir
         raise ConfigError(f"cannot prepare the run in {out_dir}: {where}: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:  # e.g. a damaged ledger: --restart starts over, moving it aside
+        raise ConfigError(
+            f"cannot use the run ledger {out_dir / LEDGER}: {exc}; --restart starts over (moving it aside)"
+        ) from None
     try:
         return _run_resumed(input_dir, out_dir, settings, engine, inventory, warnings, moved, previous_runs,
                             resume, drop_missing)  # fmt: skip
@@ -100,8 +108,10 @@ def _run_resumed(input_dir, out_dir: Path, settings: Settings, engine, inventory
     source = resume.source(on_found=lambda todo: _grow_total(progress, todo))
     executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
-    write_json_atomic(out_dir / RUN_INFO, info)
     source.start()
+    pending = source.remaining()  # known once a small discovery has ended
+    info["workers"] = settings.resolved_workers() if pending is None else min(settings.resolved_workers(), max(1, pending))
+    write_json_atomic(out_dir / RUN_INFO, info)
     with INTERRUPTS.stopping(executor, settings.grace_seconds):
         _execute(executor, settings, engine, source, sink, info, progress, resume, drop_missing)
         code = _exit_code(counts, INTERRUPTS.signum)
@@ -172,6 +182,10 @@ def _exit_code(counts: RunCounts, signum: int | None) -> ExitCode:
     if signum is not None:
         return exit_code_for_signal(signum)
     return ExitCode.PAGES_FAILED if counts.failed else ExitCode.OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _now() -> str:
@@ -249,9 +263,9 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
     if c["not_done"]:
         parts.append(f"{c['not_done']} not done (run again to resume)")
     line = (
-        f"batchocr: {c['pages']} pages in {info['files']} files: {', '.join(parts)}; "
-        f"{info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
-        f"{info['workers']} workers -> {out_dir / RESULTS}"
+        f"batchocr: {_now()} run {info['run']}: {_count(c['pages'], 'page')} in {_count(info['files'], 'file')}: "
+        f"{', '.join(parts)}; {info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
+        f"{_count(info['workers'], 'worker')} -> {out_dir / RESULTS}"
     )
     print(line, file=sys.stderr)
     for line in _resume_lines(info):
