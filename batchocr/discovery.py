@@ -1,15 +1,18 @@
 """Find the pages under the input directory.  Runs in the supervisor.
 
 - Recursive, in a deterministic order (names sorted at every level).
-- Images are recognised by content (magic bytes), so a scan saved as
-  ``page.dat`` is found.  A file with an image extension whose content is
-  not an image (empty, truncated, a renamed text file) is still listed, so it
-  gets an ``error`` record instead of vanishing silently.
-- Every page of a multi-page TIFF is its own work item, counted frame by
-  frame: a damaged page directory is a page too (it gets an ``error``
-  record), and the summary says the pages after it could not be read.
+- Pages are recognised by content (``formats``: every format Pillow
+  decodes, and PDF).  A file with such an extension whose content is not
+  one (empty, truncated, a renamed text file) is still listed, so it gets an
+  ``error`` record instead of vanishing silently.
+- Every page of a multi-page TIFF, GIF, WebP or PDF is its own work item;
+  a PDF's pages are counted in a subprocess (``page_counter``).  Frames are
+  counted one by one: a damaged frame directory is a page too (it gets an
+  ``error`` record), and a problem says the pages after it cannot be read.
 - It streams (``walk``): a million files are never listed in memory at once.
-- Hidden files and directories, and the output directory, are skipped.
+- Every other file is skipped with a reason (``skipped``), never in silence:
+  hidden files and directories, other formats, FIFOs and devices (never
+  opened).  The output directory is left out.
 - Symlinked directories are followed once: a symlink loop cannot hang it.
 - Problems that are not pages (an unreadable directory, a loop) are
   returned as ``problems`` for the summary.
@@ -20,29 +23,20 @@ from __future__ import annotations
 import os
 import stat
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
+from batchocr.formats import PAGED, identify, named_like_a_page, why_not_pages
+from batchocr.page_counter import PdfPageCounter
 from batchocr.records import WorkItem
-
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
-
-# (offset, magic bytes, format); WebP is RIFF....WEBP.
-MAGIC = [
-    (0, b"\x89PNG\r\n\x1a\n", "png"),
-    (0, b"\xff\xd8\xff", "jpeg"),
-    (0, b"II*\x00", "tiff"),
-    (0, b"MM\x00*", "tiff"),
-    (0, b"II+\x00", "tiff"),  # BigTIFF
-    (0, b"MM\x00+", "tiff"),
-    (0, b"BM", "bmp"),
-    (0, b"GIF87a", "gif"),
-    (0, b"GIF89a", "gif"),
-    (8, b"WEBP", "webp"),
-]
 
 # A TIFF claiming more pages than this is read as this many (IFD chains can loop).
 MAX_TIFF_PAGES = 100_000
+
+
+# Skipped files listed one by one in run.json; beyond this, only counted.
+MAX_SKIPPED_LISTED = 1000
 
 
 class FoundFile(NamedTuple):  # a tuple: cheap to make a million of
@@ -62,12 +56,18 @@ class FoundFile(NamedTuple):  # a tuple: cheap to make a million of
         ]
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """Something under the input directory that is not a page (for the summary)."""
 
     rel: str
     message: str
+
+
+class Skipped(NamedTuple):
+    """A file that is not pages, and why (nothing is skipped in silence)."""
+
+    rel: str
+    reason: str
 
 
 @dataclass
@@ -75,28 +75,44 @@ class Discovery:
     items: list[WorkItem] = field(default_factory=list)
     files: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason), the first ones
+    skipped_by_kind: Counter[str] = field(default_factory=Counter)  # every skipped file, by extension
+    pdf_pages: PdfPageCounter = field(default_factory=PdfPageCounter)  # counts in a subprocess
+
+    def skip(self, rel: str, reason: str) -> None:
+        """Nothing under the input is skipped in silence."""
+        self.skipped_by_kind[os.path.splitext(rel)[1].lower() or "(no extension)"] += 1
+        if len(self.skipped) < MAX_SKIPPED_LISTED:
+            self.skipped.append((rel, reason))
 
 
 def discover(input_dir: str, exclude: list[str] = ()) -> Discovery:
     """Everything at once (small inputs, tests); runs stream ``walk`` instead."""
     found = Discovery()
     for entry in walk(input_dir, exclude):
-        if isinstance(entry, Problem):
-            found.problems.append((entry.rel, entry.message))
-        else:
+        if isinstance(entry, FoundFile):
             found.files += 1
             found.items.extend(entry.items())
+        elif isinstance(entry, Skipped):
+            found.skip(entry.rel, entry.reason)
+        else:
+            found.problems.append((entry.rel, entry.message))
     return found
 
 
-def walk(input_dir: str, exclude: list[str] = ()) -> Iterator[FoundFile | Problem]:
-    """Files with pages and problems, one at a time, in a deterministic order."""
+def walk(input_dir: str, exclude: list[str] = ()) -> Iterator[FoundFile | Problem | Skipped]:
+    """Files with pages, problems and skipped files, one at a time, in a deterministic order."""
     root = os.path.abspath(input_dir)
     excluded = {_identity(p) for p in exclude if os.path.exists(p)}
-    yield from _walk(root, "", excluded, set())
+    pdf_pages = PdfPageCounter()
+    try:
+        yield from _walk(root, "", excluded, set(), pdf_pages)
+    finally:
+        pdf_pages.close()
 
 
-def _walk(directory: str, rel_dir: str, excluded: set, visited: set) -> Iterator[FoundFile | Problem]:
+def _walk(directory: str, rel_dir: str, excluded: set, visited: set,
+          pdf_pages: PdfPageCounter) -> Iterator[FoundFile | Problem | Skipped]:  # fmt: skip
     """``rel_dir``: ``directory`` relative to the root, "" or ending in a separator
     (built as we go: os.path.relpath per file costs more than the stat)."""
     identity = _identity(directory)
@@ -111,6 +127,7 @@ def _walk(directory: str, rel_dir: str, excluded: set, visited: set) -> Iterator
         return
     for entry in entries:
         if entry.name.startswith("."):
+            yield Skipped(rel_dir + entry.name, "hidden")
             continue
         try:
             is_dir = entry.is_dir()  # follows symlinks
@@ -118,58 +135,56 @@ def _walk(directory: str, rel_dir: str, excluded: set, visited: set) -> Iterator
             is_dir = False
         if is_dir:
             if _identity(entry.path) not in excluded:
-                yield from _walk(entry.path, rel_dir + entry.name + os.sep, excluded, visited)
+                yield from _walk(entry.path, rel_dir + entry.name + os.sep, excluded, visited, pdf_pages)
             continue
-        found = _file(rel_dir + entry.name, entry)
-        if found is not None:
-            yield found
-        if found is not None and found.damaged:
+        found = _file(rel_dir + entry.name, entry, pdf_pages)
+        yield found
+        if isinstance(found, FoundFile) and found.damaged:
             yield Problem(found.rel, f"page {found.pages}: damaged page directory; the pages after it cannot be read")
 
 
-def _file(rel: str, entry: os.DirEntry) -> FoundFile | None:
-    by_extension = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+def _file(rel: str, entry: os.DirEntry, pdf_pages: PdfPageCounter) -> FoundFile | Skipped:
     try:
         info = entry.stat()  # follows symlinks; fails for a broken one
     except OSError:
         info = None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        return None  # fifos, sockets, devices: never open them
-    kind = sniff(entry.path) if info is not None else None
-    if kind is None and not by_extension:
-        return None
-    pages, damaged = count_tiff_pages(entry.path) if kind == "tiff" else (1, False)
+        return Skipped(rel, f"not a regular file ({_special_kind(info.st_mode)})")  # never opened: a FIFO would block
+    kind = identify(entry.path) if info is not None else None
+    if kind is None and not named_like_a_page(entry.name):
+        return Skipped(rel, why_not_pages(entry.path))
+    pages, damaged = _count_pages(entry.path, kind, pdf_pages)
     return FoundFile(
         path=entry.path, rel=rel, size=info.st_size if info else -1,
         mtime_ns=info.st_mtime_ns if info else -1, pages=pages, damaged=damaged,
     )  # fmt: skip
 
 
-def sniff(path: str) -> str | None:
-    """The image format by magic bytes, or None (also when unreadable)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # unbuffered: this runs per file
-    except OSError:
-        return None
-    try:
-        head = os.read(fd, 16)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    for offset, magic, kind in MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return kind
-    return None
+def _count_pages(path: str, kind: str | None, pdf_pages: PdfPageCounter) -> tuple[int, bool]:
+    """(pages in the file, whether a damaged page directory ended the count);
+    one page when they cannot be counted (its worker then says why)."""
+    if kind == "PDF":
+        return pdf_pages.count(path)[0] or 1, False
+    if kind in PAGED:
+        return count_frames(path)
+    return 1, False
 
 
-def count_tiff_pages(path: str) -> tuple[int, bool]:
-    """Pages of a TIFF, frame by frame, reading only its directory chain.
+def _special_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device")):
+        if test(mode):
+            return name
+    return "a device" if stat.S_ISBLK(mode) else "special"
 
-    Returns (pages, damaged).  A page directory that cannot be read ends the
+
+def count_frames(path: str) -> tuple[int, bool]:
+    """Pages of a multi-page image, frame by frame, reading only its frame
+    headers (no pixel data).
+
+    Returns (pages, damaged).  A frame directory that cannot be read ends the
     count there: that page is still listed, so its worker records why it
     cannot be decoded, and ``damaged`` says the pages after it are lost.  A
-    TIFF that cannot be opened at all is one page (the worker says why)."""
+    file that cannot be opened at all is one page (the worker says why)."""
     from PIL import Image
 
     with warnings.catch_warnings():

@@ -30,7 +30,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from batchocr.discovery import FoundFile, Problem, walk
+from batchocr.discovery import MAX_SKIPPED_LISTED, FoundFile, Problem, Skipped, walk
 from batchocr.fingerprint import describe_change
 from batchocr.ledger import FAILED_BEFORE, NEW, Ledger, PageRow, encode_rel
 from batchocr.records import OK, WorkItem
@@ -61,6 +61,8 @@ class DiscoveryStats:
     superseded: int = 0  # records made obsolete (vanished pages)
     problems: list[tuple[str, str]] = field(default_factory=list)  # first SHOWN_PROBLEMS
     problem_count: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first MAX_SKIPPED_LISTED
+    skipped_by_kind: Counter = field(default_factory=Counter)  # every skipped file, by extension
     complete: bool = False  # discovery reached its end
     completed_at: float | None = None  # time.time() when it did
 
@@ -93,7 +95,7 @@ class LedgerSource:
         self._absorb(deadline=time.monotonic() + SETTLE_SECONDS, wait=True, until_ready=False)
 
     def _discover(self) -> None:
-        batch: list[FoundFile | Problem] = []
+        batch: list[FoundFile | Problem | Skipped] = []
         try:
             for entry in walk(self.root, self.exclude):
                 batch.append(entry)
@@ -187,12 +189,17 @@ class LedgerSource:
             self.on_found(self.stats.todo)
         self.ledger.commit_if_due()
 
-    def _absorb_batch(self, batch: list[FoundFile | Problem]) -> None:
+    def _absorb_batch(self, batch: list[FoundFile | Problem | Skipped]) -> None:
         files = [entry for entry in batch if isinstance(entry, FoundFile)]
-        for problem in (entry for entry in batch if isinstance(entry, Problem)):
-            self.stats.problem_count += 1
-            if len(self.stats.problems) < SHOWN_PROBLEMS:
-                self.stats.problems.append((problem.rel, problem.message))
+        for entry in batch:
+            if isinstance(entry, Problem):
+                self.stats.problem_count += 1
+                if len(self.stats.problems) < SHOWN_PROBLEMS:
+                    self.stats.problems.append((entry.rel, entry.message))
+            elif isinstance(entry, Skipped):
+                self.stats.skipped_by_kind[os.path.splitext(entry.rel)[1].lower() or "(no extension)"] += 1
+                if len(self.stats.skipped) < MAX_SKIPPED_LISTED:
+                    self.stats.skipped.append((entry.rel, entry.reason))
         keys = [encode_rel(found.rel) for found in files]
         known = self.ledger.rows_of(keys)
         marks, unchanged = [], []

@@ -22,7 +22,7 @@ from tqdm import tqdm
 import batchocr
 from batchocr.config import Settings
 from batchocr.engines import engine_class
-from batchocr.errors import ConfigError, ExitCode, RunAborted, exit_code_for_signal
+from batchocr.errors import ConfigError, ExitCode, NoPages, RunAborted, exit_code_for_signal
 from batchocr.executors import make_executor
 from batchocr.interrupts import INTERRUPTS
 from batchocr.inventory import check_models
@@ -104,11 +104,19 @@ def _run_resumed(input_dir, out_dir: Path, settings: Settings, engine, inventory
     )  # fmt: skip
     progress.set_postfix(failed=0, refresh=False)
     counts = RunCounts(progress, settings.max_failed_share)
-    sink = OutputSink(out_dir, resume.ledger, resume.stamp, resume.fingerprint, counts, info["started_epoch"])
     source = resume.source(on_found=lambda todo: _grow_total(progress, todo))
+    source.start()
+    if source.stats.complete and not source.stats.pages:  # before any output is created
+        source.close()
+        progress.close()
+        skipped = sum(source.stats.skipped_by_kind.values())
+        raise NoPages(
+            f"no pages found under {os.path.abspath(input_dir)} ({_count(skipped, 'file')} there, none an image "
+            "or PDF); is it the right directory, and is it mounted?"
+        )
+    sink = OutputSink(out_dir, resume.ledger, resume.stamp, resume.fingerprint, counts, info["started_epoch"])
     executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
-    source.start()
     pending = source.remaining()  # known once a small discovery has ended
     info["workers"] = settings.resolved_workers() if pending is None else min(settings.resolved_workers(), max(1, pending))
     write_json_atomic(out_dir / RUN_INFO, info)
@@ -227,6 +235,11 @@ def _finish_run_info(info: dict[str, Any], counts: RunCounts, found, signal_name
         discovery_seconds=round(found.completed_at - info["started_epoch"], 3) if found.completed_at else None,
         discovery_problems=[{"path": p, "problem": m} for p, m in found.problems],
         discovery_problem_count=found.problem_count,
+        skipped={
+            "files": sum(found.skipped_by_kind.values()),
+            "by_extension": dict(found.skipped_by_kind.most_common()),
+            "listed": [{"path": p, "reason": r} for p, r in found.skipped],
+        },
         counts={
             "pages": found.pages,
             "done_this_run": done_now,
@@ -272,8 +285,12 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
         print(f"  {line}", file=sys.stderr)
     if counts.too_many_failures:
         print(f"  {counts.too_many_failures}", file=sys.stderr)
-    if not c["pages"] and info.get("discovery_complete"):
-        print(f"  no images found under {info['input_dir']}", file=sys.stderr)
+    skipped = info["skipped"]["by_extension"]
+    if skipped:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in list(skipped.items())[:5])
+        more = ", ..." if len(skipped) > 5 else ""
+        total = _count(info["skipped"]["files"], "file")
+        print(f"  {total} skipped: {kinds}{more}; see skipped in {out_dir / RUN_INFO}", file=sys.stderr)
     for failure in counts.failures:
         print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
     if counts.failed > len(counts.failures):
