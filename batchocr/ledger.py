@@ -33,7 +33,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 LEDGER = "ledger.sqlite"
 SCHEMA_VERSION = 1
@@ -83,6 +83,21 @@ def encode_rel(rel: str) -> bytes:
 
 def decode_rel(raw: bytes) -> str:
     return os.fsdecode(raw)
+
+
+def recorded_files(path: Path) -> "Callable[[str], tuple[int, int, int] | None]":
+    """known(rel) for ``discovery.walk``: a file's size, mtime and pages as its
+    first page was last recorded.  Its own read-only connection: it runs in
+    the discovery thread (WAL lets it read while the supervisor writes)."""
+    if not path.exists():
+        return lambda rel: None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    query = "SELECT size, mtime_ns, pages FROM pages WHERE rel = ? AND page = 1 AND size IS NOT NULL"
+
+    def known(rel: str) -> tuple[int, int, int] | None:
+        return db.execute(query, (encode_rel(rel),)).fetchone()
+
+    return known
 
 
 class Ledger:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from batchocr.discovery import MAX_SKIPPED_LISTED, FoundFile, Problem, Skipped, walk
 from batchocr.fingerprint import describe_change
-from batchocr.ledger import FAILED_BEFORE, NEW, Ledger, PageRow, encode_rel
+from batchocr.ledger import FAILED_BEFORE, NEW, Ledger, PageRow, encode_rel, recorded_files
 from batchocr.records import OK, WorkItem
 
 BATCH_FILES = 256  # files per hand-over from the discovery thread
@@ -97,7 +97,8 @@ class LedgerSource:
     def _discover(self) -> None:
         batch: list[FoundFile | Problem | Skipped] = []
         try:
-            for entry in walk(self.root, self.exclude):
+            # Files unchanged since recorded keep their page count unopened.
+            for entry in walk(self.root, self.exclude, known=recorded_files(self.ledger.path)):
                 batch.append(entry)
                 if len(batch) >= BATCH_FILES:
                     if not self._put(batch):

@@ -24,7 +24,7 @@ def held_discovery(monkeypatch):
     release = threading.Event()
     script: dict[str, list[FoundFile]] = {"first": [], "rest": []}
 
-    def fake_walk(root, exclude):
+    def fake_walk(root, exclude, known=None):
         yield from script["first"]
         release.wait(10)
         yield from script["rest"]
@@ -69,3 +69,18 @@ def test_pages_come_while_discovery_goes_on_and_failed_ones_wait(tmp_path, held_
         release.set()
         source.close()
         ledger.close()
+
+
+def test_a_file_unchanged_since_recorded_is_not_opened_again(tmp_path):
+    """Resume over a big archive: size and mtime as recorded -> recorded page count, unopened."""
+    from batchocr.discovery import walk
+
+    scan = tmp_path / "scan.tif"
+    scan.write_bytes(b"not an image at all")  # opened, this would be skipped as not pages
+    info = scan.stat()
+    recorded = {"scan.tif": (info.st_size, info.st_mtime_ns, 3)}
+    [found] = list(walk(str(tmp_path), known=recorded.get))
+    assert (found.rel, found.pages) == ("scan.tif", 3)
+    recorded["scan.tif"] = (info.st_size, info.st_mtime_ns - 1, 3)  # changed since: looked at again
+    [found] = list(walk(str(tmp_path), known=recorded.get))
+    assert found.pages == 1 and found.size == info.st_size
