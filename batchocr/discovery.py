@@ -25,7 +25,7 @@ import stat
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 from batchocr.formats import PAGED, identify, named_like_a_page, why_not_pages
 from batchocr.page_counter import PdfPageCounter
@@ -100,19 +100,27 @@ def discover(input_dir: str, exclude: list[str] = ()) -> Discovery:
     return found
 
 
-def walk(input_dir: str, exclude: list[str] = ()) -> Iterator[FoundFile | Problem | Skipped]:
-    """Files with pages, problems and skipped files, one at a time, in a deterministic order."""
+# known(rel) -> (size, mtime_ns, pages) of a file as last recorded, or None.
+Known = Callable[[str], "tuple[int, int, int] | None"]
+
+
+def walk(input_dir: str, exclude: list[str] = (), known: Known | None = None) -> Iterator[FoundFile | Problem | Skipped]:
+    """Files with pages, problems and skipped files, one at a time, in a deterministic order.
+
+    ``known``: a file whose size and mtime are as recorded keeps its recorded
+    page count without being opened (a resume over a million unchanged files
+    reads no file, and counts no PDF again)."""
     root = os.path.abspath(input_dir)
     excluded = {_identity(p) for p in exclude if os.path.exists(p)}
     pdf_pages = PdfPageCounter()
     try:
-        yield from _walk(root, "", excluded, set(), pdf_pages)
+        yield from _walk(root, "", excluded, set(), (pdf_pages, known))
     finally:
         pdf_pages.close()
 
 
 def _walk(directory: str, rel_dir: str, excluded: set, visited: set,
-          pdf_pages: PdfPageCounter) -> Iterator[FoundFile | Problem | Skipped]:  # fmt: skip
+          counting: tuple[PdfPageCounter, Known | None]) -> Iterator[FoundFile | Problem | Skipped]:  # fmt: skip
     """``rel_dir``: ``directory`` relative to the root, "" or ending in a separator
     (built as we go: os.path.relpath per file costs more than the stat)."""
     identity = _identity(directory)
@@ -135,21 +143,25 @@ def _walk(directory: str, rel_dir: str, excluded: set, visited: set,
             is_dir = False
         if is_dir:
             if _identity(entry.path) not in excluded:
-                yield from _walk(entry.path, rel_dir + entry.name + os.sep, excluded, visited, pdf_pages)
+                yield from _walk(entry.path, rel_dir + entry.name + os.sep, excluded, visited, counting)
             continue
-        found = _file(rel_dir + entry.name, entry, pdf_pages)
+        found = _file(rel_dir + entry.name, entry, counting)
         yield found
         if isinstance(found, FoundFile) and found.damaged:
             yield Problem(found.rel, f"page {found.pages}: damaged page directory; the pages after it cannot be read")
 
 
-def _file(rel: str, entry: os.DirEntry, pdf_pages: PdfPageCounter) -> FoundFile | Skipped:
+def _file(rel: str, entry: os.DirEntry, counting: tuple[PdfPageCounter, Known | None]) -> FoundFile | Skipped:
+    pdf_pages, known = counting
     try:
         info = entry.stat()  # follows symlinks; fails for a broken one
     except OSError:
         info = None
     if info is not None and not stat.S_ISREG(info.st_mode):
         return Skipped(rel, f"not a regular file ({_special_kind(info.st_mode)})")  # never opened: a FIFO would block
+    recorded = known(rel) if known is not None and info is not None else None
+    if recorded is not None and recorded[:2] == (info.st_size, info.st_mtime_ns):
+        return FoundFile(path=entry.path, rel=rel, size=info.st_size, mtime_ns=info.st_mtime_ns, pages=recorded[2])
     kind = identify(entry.path) if info is not None else None
     if kind is None and not named_like_a_page(entry.name):
         return Skipped(rel, why_not_pages(entry.path))
