@@ -13,7 +13,7 @@ import sys
 import click
 
 import batchocr
-from batchocr.config import load_settings
+from batchocr.config import load_settings, resolve_engine_defaults
 from batchocr.errors import BatchOcrError, ExitCode
 
 
@@ -23,6 +23,7 @@ def _settings_options(func):
         click.option("--engine", help="OCR engine: tesseract (default), aspose, or module:Class."),
         click.option("--lang", help="Language codes joined by '+', e.g. eng+deu (default eng)."),
         click.option("--model-dir", help="The engine's model directory (default: the engine's own)."),
+        click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose)."),
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
                      help="TOML config file (see config.example.toml)."),  # fmt: skip
     ]
@@ -40,16 +41,26 @@ def cli() -> None:
 @cli.command()
 @click.argument("input_dir", type=click.Path(file_okay=False))
 @click.option("-o", "--output-dir", help="Where results go (default ./batchocr-out).")
-@click.option("--workers", type=int, help="Worker processes (default: one per CPU).")
+@click.option("--workers", type=int, help="Worker processes (default: one per CPU, fewer if memory is short).")
 @click.option("--recycle-every", type=int, help="Rebuild each worker's engine every N images (default 200; 0 = never).")
-@click.option("--max-worker-rss", type=int, help="Recycle a worker above this RSS in MB (default 2048; 0 = off).")
+@click.option("--max-worker-rss", type=int, help="Recycle a worker above this RSS in MB (default: the engine's; 0 = off).")
 @click.option("--timeout", type=float, help="Seconds one page may take before its worker is killed (default 300).")
 @click.option("--max-image-pixels", type=int, help="Refuse pages above this many pixels (default 100000000).")
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Where workers run (default local).")
 @click.option("--ray-address", help="With --executor ray: the cluster to join (default: start a local Ray).")
 @click.option("--aspose-license", help="Aspose license file (engine aspose).")
-@click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
 @click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose).")
+@click.option("--aspose-areas", metavar="MODE",
+              help="Aspose detect_areas_mode: lean, universal, multicolumn, document_layout, table, curved_text, "
+                   "formula (default: document_layout if its resource is present, else universal).")
+@click.option("--aspose-fast/--no-aspose-fast", default=None,
+              help="Aspose recognize_fast: ~30% less CPU, no lines, boxes or confidences.")
+@click.option("--aspose-upscale-small-font/--no-aspose-upscale-small-font", default=None,
+              help="Aspose upscale_small_font (default off).")
+@click.option("--aspose-color-inversion/--no-aspose-color-inversion", default=None,
+              help="Aspose automatic_color_inversion, for white text on dark (default on).")
+@click.option("--aspose-auto-skew/--no-aspose-auto-skew", default=None,
+              help="Aspose's own auto_skew filter before recognition (default off).")
 @click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
 @click.option("--restart", is_flag=True, help="Start over: move earlier outputs aside instead of resuming.")
 @_settings_options
@@ -65,7 +76,7 @@ def run(input_dir: str, config_file: str | None, restart: bool, **options) -> No
     """
     from batchocr.runner import run as run_job
 
-    settings = load_settings(options, config_file)
+    settings = resolve_engine_defaults(load_settings(options, config_file))
     sys.exit(int(run_job(input_dir, settings, restart=restart)))
 
 
@@ -91,22 +102,25 @@ def models_list(config_file: str | None, as_json: bool, **options) -> None:
     click.echo(f"directory: {data['directory']}")
     for extra in data["extra_directories"]:
         click.echo(f"also:      {extra}")
-    for m in data["models"]:
-        need = "needed" if m["needed"] else "-"
+    for m in data["models"] + data["unlisted"]:
+        need = "needed" if m.get("needed") else "-"
         click.echo(f"  {m['status']:<8} {need:<7} {m['size_bytes'] / 1e6:>9.1f} MB  {m['name']}  {m['path']}")
-    if not data["models"]:
+    if not data["models"] + data["unlisted"]:
         click.echo("  (no models found)")
     for name in data["missing"]:
         click.echo(f"  MISSING  needed  {name}")
+    if data["note"]:
+        click.echo(f"note: {data['note']}")
 
 
 @models.command("path")
 @_settings_options
 def models_path(config_file: str | None, **options) -> None:
-    """The model directory (absolute), for scripts."""
+    """The directories models go in (absolute, one per line, the main one first), for scripts."""
     from batchocr.inventory import take_inventory
 
-    click.echo(take_inventory(load_settings(options, config_file)).directory)
+    for directory in take_inventory(load_settings(options, config_file)).directories():
+        click.echo(directory)
 
 
 @models.command("prune")

@@ -19,6 +19,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import psutil
+
 from batchocr.errors import ConfigError
 
 ENV_PREFIX = "BATCHOCR_"
@@ -35,10 +37,10 @@ class Settings:
     ray_address: str | None = None  # join this Ray cluster; None = start a local one
 
     # --- the pool ------------------------------------------------------------
-    workers: int = 0  # 0 = one per CPU
+    workers: int = 0  # 0 = one per CPU, fewer when memory is short (resolve_engine_defaults)
     recycle_every: int = 200  # rebuild the engine after N images; 0 = never
     recycle_jitter: float = 0.1  # +- share of recycle_every, per worker
-    max_worker_rss: int = 2048  # MB; above it the worker recycles; 0 = off
+    max_worker_rss: int | None = None  # MB; above it the worker recycles; 0 = off; None = the engine's
     timeout: float = 300.0  # seconds one page may take before its worker is killed
     retries: int = 1  # times a page that killed its worker is tried again
     grace_seconds: float = 10.0  # on Ctrl-C/SIGTERM, time left to in-flight pages
@@ -56,6 +58,11 @@ class Settings:
     aspose_license: str | None = None
     aspose_ai: str | None = None  # "spellcheck" turns on the AI post-processor
     aspose_resource_dir: str | None = None  # OCR resources (languages, modes)
+    aspose_areas: str | None = None  # detect_areas_mode, e.g. "multicolumn"; None = best available
+    aspose_fast: bool = False  # recognize_fast: ~30% less CPU, no lines, boxes or confidences
+    aspose_upscale_small_font: bool = False
+    aspose_color_inversion: bool = True  # automatic_color_inversion (white text on dark)
+    aspose_auto_skew: bool = False  # Aspose's own auto_skew preprocessing filter
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -92,6 +99,26 @@ def load_settings(
     settings = Settings(**converted)
     _validate(settings)
     return settings
+
+
+def resolve_engine_defaults(settings: Settings, available_mb: float | None = None) -> Settings:
+    """Fill what the user left to the engine: ``max_worker_rss`` (None) takes
+    the engine's default, and ``workers = 0`` becomes one per CPU but no more
+    than available memory holds at the engine's typical worker RSS (2 cores
+    and 1 GB free must not start two 1.1 GB Aspose workers).  Explicit values
+    are kept.  Called once, where ``batchocr run`` loads its settings."""
+    from batchocr.engines import engine_class
+
+    engine = engine_class(settings.engine)
+    changes: dict[str, Any] = {}
+    if settings.max_worker_rss is None:
+        changes["max_worker_rss"] = engine.default_max_worker_rss_mb
+    if settings.workers == 0:
+        if available_mb is None:
+            available_mb = psutil.virtual_memory().available / 2**20
+        by_memory = int(available_mb // engine.typical_worker_rss_mb)
+        changes["workers"] = max(1, min(os.cpu_count() or 1, by_memory))
+    return dataclasses.replace(settings, **changes)
 
 
 def _from_toml(path: Path) -> dict[str, Any]:
@@ -165,7 +192,7 @@ def _validate(s: Settings) -> None:
         (s.workers >= 0, "workers must be >= 0 (0 = one per CPU)"),
         (s.recycle_every >= 0, "recycle_every must be >= 0 (0 = never)"),
         (0 <= s.recycle_jitter < 1, "recycle_jitter must be in [0, 1)"),
-        (s.max_worker_rss >= 0, "max_worker_rss must be >= 0 MB (0 = off)"),
+        (s.max_worker_rss is None or s.max_worker_rss >= 0, "max_worker_rss must be >= 0 MB (0 = off)"),
         (s.timeout > 0, "timeout must be > 0 seconds"),
         (s.retries >= 0, "retries must be >= 0"),
         (s.grace_seconds >= 0, "grace_seconds must be >= 0"),
