@@ -24,6 +24,11 @@ def _settings_options(func):
         click.option("--lang", help="Language codes joined by '+', e.g. eng+deu (default eng)."),
         click.option("--model-dir", help="The engine's model directory (default: the engine's own)."),
         click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose)."),
+        click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose)."),
+        click.option("--aspose-areas", metavar="MODE",
+                     help="Aspose detect_areas_mode: lean, universal, multicolumn, document_layout, table, "
+                          "curved_text, formula (default: document_layout if its resource is present, "
+                          "else universal)."),  # fmt: skip
         click.option("--config", "config_file", type=click.Path(dir_okay=False),
                      help="TOML config file (see config.example.toml)."),  # fmt: skip
     ]
@@ -49,10 +54,6 @@ def cli() -> None:
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Where workers run (default local).")
 @click.option("--ray-address", help="With --executor ray: the cluster to join (default: start a local Ray).")
 @click.option("--aspose-license", help="Aspose license file (engine aspose).")
-@click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose).")
-@click.option("--aspose-areas", metavar="MODE",
-              help="Aspose detect_areas_mode: lean, universal, multicolumn, document_layout, table, curved_text, "
-                   "formula (default: document_layout if its resource is present, else universal).")
 @click.option("--aspose-fast/--no-aspose-fast", default=None,
               help="Aspose recognize_fast: ~30% less CPU, no lines, boxes or confidences.")
 @click.option("--aspose-upscale-small-font/--no-aspose-upscale-small-font", default=None,

@@ -221,6 +221,24 @@ def _check_choices(settings: Settings) -> None:
     if settings.aspose_areas and settings.aspose_areas not in AREA_MODES:
         choices = ", ".join(AREA_MODES)
         raise ConfigError(f"aspose_areas must be one of {choices} (or unset), not {settings.aspose_areas!r}")
+    if settings.aspose_fast:
+        _check_fast(settings)
+
+
+def _check_fast(settings: Settings) -> None:
+    """Aspose's ``recognize_fast`` takes no RecognitionSettings: refuse the
+    settings it would silently ignore."""
+    ignored = [name for name, on in [
+        ("aspose_areas", settings.aspose_areas),
+        ("aspose_upscale_small_font", settings.aspose_upscale_small_font),
+        ("aspose_ai", settings.aspose_ai),
+        (f"lang={settings.lang}", aspose_language(settings)[1] is not None),
+    ] if on]  # fmt: skip
+    if ignored:
+        raise ConfigError(
+            f"aspose_fast (recognize_fast) takes no recognition settings, so it would ignore "
+            f"{', '.join(ignored)}: drop one or the other"
+        )
 
 
 def _resource_file(listed_name: str) -> str:
@@ -405,7 +423,7 @@ class AsposeEngine(Engine):
         """Worker.  Decoded pixels go straight in (no temporary file)."""
         extra = {"trial": True} if self._trial else {}
         if self._fast:  # plain text: no lines, boxes or confidences
-            text = self._api.recognize_fast(self._input(page), self._settings)[0]
+            text = self._api.recognize_fast(self._input(page))[0]
             return Recognition(text=_strip_trial_banner(text), confidence=None, extra=extra)
         output = self._api.recognize(self._input(page), self._settings)
         result = output[0]
