@@ -277,13 +277,18 @@ def _require_package() -> None:
         raise ConfigError(f"the aspose engine needs the package {PACKAGE}: pip install {PACKAGE}")
 
 
-def _probe_request(settings: Settings, **asks) -> ProbeRequest:
-    return ProbeRequest(
-        models_root=model_dir(settings),
-        resource_dir=resource_dir(settings),
-        license=license_path(settings),
-        **asks,
+def _ask(settings: Settings, **asks) -> dict:
+    """Supervisor.  Ask the runtime probe; the compatibility library is built
+    here first, so a slow first build is not counted against the probe's
+    time limit."""
+    try:
+        ensure_compat_library()
+    except CompatBuildError as exc:
+        raise ConfigError(str(exc)) from None
+    request = ProbeRequest(
+        models_root=model_dir(settings), resource_dir=resource_dir(settings), license=license_path(settings), **asks
     )
+    return ask_runtime(request)
 
 
 def _model_files(paths: list[str], kind: str) -> list[ModelFile]:
@@ -327,7 +332,7 @@ class AsposeEngine(Engine):
         _check_choices(settings)
         _, language_resource = aspose_language(settings)
         _require_package()
-        seen = ask_runtime(_probe_request(settings, inventory=True))
+        seen = _ask(settings, inventory=True)
         ai_root, resource_root = seen["ai_root"], seen["resource_root"]
         resource_paths = [os.path.join(resource_root, _resource_file(name)) for name in seen["resources"]]
         listed = _model_files(seen["ai_models"], "llm") + _model_files(resource_paths, "ocr-resource")
@@ -371,14 +376,10 @@ class AsposeEngine(Engine):
         lic = license_path(settings)
         if lic and not os.path.isfile(lic):
             raise ConfigError(f"aspose license file not found: {lic} (setting aspose_license)")
-        try:
-            ensure_compat_library()
-        except CompatBuildError as exc:
-            raise ConfigError(str(exc)) from None
         if not settings.aspose_ai:
-            ask_runtime(_probe_request(settings))
+            _ask(settings)
             return
-        seen = ask_runtime(_probe_request(settings, inventory=True, try_spellcheck=True))
+        seen = _ask(settings, inventory=True, try_spellcheck=True)
         model = spellcheck_model(seen["ai_models"])
         if seen["spellcheck_error"]:
             raise ConfigError(_spellcheck_unusable(seen["spellcheck_error"], model, seen["ai_root"]))
