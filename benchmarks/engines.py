@@ -1,13 +1,15 @@
 """Engines and their recycling policies on the same pages: pages/s and worker memory.
 
     .venv/bin/python benchmarks/engines.py [--pages 20] [--recycle-every 5] [--json FILE]
-    .venv/bin/python benchmarks/engines.py --engines aspose --policies [--rounds 2]
+    .venv/bin/python benchmarks/engines.py --engines aspose --policies [--rounds 2] [--policy NAME ...]
+        [--big-page 3]
 
 Runs ``batchocr run --engine E --workers 2 --recycle-every N`` for each
 engine over the same generated pages.  With ``--policies`` it runs one engine
 under each recycling policy in ``POLICIES`` instead, alternating the policies
 ``--rounds`` times (pages/s: the median over rounds; memory: from the last
-round).  From memory.jsonl:
+round).  ``--big-page F`` adds one page scaled up F times (a stray
+oversized scan: what a memory limit is for).  From memory.jsonl:
 
 - RSS at start: the ``start`` events (engine loaded, no page yet);
 - steady RSS: the median of the ``sample`` events;
@@ -68,6 +70,7 @@ def run_engine(engine: str, pages_dir: Path, options: list[str]) -> dict:
         "rss_start_mb": statistics.median(e["rss_mb"] for e in events("start")),
         "rss_steady_mb": statistics.median(e["rss_mb"] for e in events("sample")),
         "rss_max_mb": max(e["rss_mb"] for e in memory if e.get("rss_mb")),
+        "rss_end_mb": max(last_rss_by_worker(memory).values()),  # what the run left held
         "rss_before_recycle_mb": statistics.median(e["rss_before_mb"] for e in recycles) if recycles else None,
         "rss_after_recycle_mb": statistics.median(e["rss_after_mb"] for e in recycles) if recycles else None,
         "recycles": len(recycles),
@@ -75,12 +78,37 @@ def run_engine(engine: str, pages_dir: Path, options: list[str]) -> dict:
     }
 
 
-def compare_policies(engine: str, pages_dir: Path, rounds: int) -> dict:
+def with_big_page(pages_dir: Path, scale: float) -> Path:
+    """The pages plus one of them scaled up by ``scale`` (what a stray
+    oversized scan does to a worker's memory), in a directory of its own."""
+    from PIL import Image
+
+    directory = pages_dir.parent / f"{pages_dir.name}-big{scale:g}"
+    if not (directory / "big-page.png").exists():
+        directory.mkdir(exist_ok=True)
+        for page in pages_dir.iterdir():
+            if not (directory / page.name).exists():
+                (directory / page.name).symlink_to(page)
+        first = next(p for p in sorted(pages_dir.iterdir()) if p.suffix == ".png")
+        with Image.open(first) as image:
+            size = (round(image.width * scale), round(image.height * scale))
+            image.resize(size, Image.Resampling.BICUBIC).save(directory / ".big-page.png")
+        (directory / ".big-page.png").rename(directory / "big-page.png")
+    return directory
+
+
+def last_rss_by_worker(memory: list[dict]) -> dict[int, float]:
+    """Each worker's last RSS measurement in the run."""
+    return {e["worker"]: e["rss_mb"] for e in memory if e.get("rss_mb") and "worker" in e}
+
+
+def compare_policies(engine: str, pages_dir: Path, rounds: int, names: list[str]) -> dict:
     """Each policy once per round, in turn (alternating: drift in the
     machine's load spreads over all of them); pages/s is the median."""
-    runs: dict[str, list[dict]] = {name: [] for name in POLICIES}
+    runs: dict[str, list[dict]] = {name: [] for name in names}
     for round_number in range(rounds):
-        for name, options in POLICIES.items():
+        for name in names:
+            options = POLICIES[name]
             print(f"round {round_number + 1}: {engine}, {name} ...", file=sys.stderr)
             runs[name].append(run_engine(engine, pages_dir, options))
     figures = {}
@@ -98,12 +126,16 @@ def main() -> None:
     parser.add_argument("--engines", default="tesseract,aspose")
     parser.add_argument("--policies", action="store_true", help="compare POLICIES for the first engine")
     parser.add_argument("--rounds", type=int, default=2, help="with --policies: alternating rounds")
+    parser.add_argument("--policy", action="append", choices=list(POLICIES), help="with --policies: only these")
+    parser.add_argument("--big-page", type=float, help="add one page scaled up by this factor")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     pages_dir, files = generated_pages(args.pages)
+    if args.big_page:
+        pages_dir = with_big_page(pages_dir, args.big_page)
     engines = args.engines.split(",")
     if args.policies:
-        figures = compare_policies(engines[0], pages_dir, args.rounds)
+        figures = compare_policies(engines[0], pages_dir, args.rounds, args.policy or list(POLICIES))
     else:
         figures = {}
         for engine in engines:

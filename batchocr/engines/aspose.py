@@ -67,7 +67,6 @@ if TYPE_CHECKING:
     from batchocr.decoding import DecodedPage
 
 PACKAGE = "aspose-ocr-python-net"
-AI_MODELS_SUBDIR = os.path.join("Aspose.AI.LLM", "models")  # relative to the cwd, as AsposeAI wants
 DEFAULT_AI_MODEL = "Llama-3.2-3B-Instruct-Q4_K_M.gguf"  # AsposeAI's default spell-check model
 AI_MODES = ("spellcheck",)
 
@@ -86,8 +85,9 @@ AREA_MODES: dict[str, str | None] = {
     "formula": "aspose-ocr-formula-det-v1.ocr",
 }
 # Without --aspose-areas: the first mode here whose resource is present.
-# DOCUMENT_LAYOUT keeps columns apart (and finds tables and images); without
-# its resource, UNIVERSAL (see README for the measured reading order).
+# Aspose documents DOCUMENT_LAYOUT as finding the page's structure (columns,
+# tables, images); UNIVERSAL reads columns straight across (README: CER
+# measured per mode).  DOCUMENT_LAYOUT could not be measured offline.
 DEFAULT_AREA_MODES = ("document_layout", "universal")
 
 # The banner varies in its number of asterisks; it is added after the text.
@@ -261,14 +261,12 @@ def _unlisted_note(licensed: bool, unlisted: tuple[ModelFile, ...]) -> str | Non
 
 
 def _spellcheck_unusable(error: str, model: str | None, ai_root: str) -> str:
-    model_state = (
-        f"its model is at {model}" if model else f"its model {DEFAULT_AI_MODEL} is not in {ai_root} either"
-    )
+    model_state = f"its model {model} is in place" if model else f"its model {DEFAULT_AI_MODEL} is not in {ai_root} either"
+    libdl = " (and on Debian 12 first libdl.so, which exists there only as libdl.so.2)" if "libdl" in error else ""
     return (
-        "aspose_ai=spellcheck cannot work here: Aspose's AI post-processor failed to load its "
-        f"native libraries ({model_state}). It needs libdl.so (Debian 12 has only libdl.so.2) and "
-        "llama.cpp binaries that Aspose downloads at run time, so it cannot work offline. Run "
-        f"without --aspose-ai. Aspose said: {error.strip()[:600]}"
+        "aspose_ai=spellcheck cannot work here: Aspose's AI post-processor needs llama.cpp native "
+        f"libraries, which Aspose downloads at run time{libdl}, so it cannot work offline; "
+        f"{model_state}. Run without --aspose-ai. Aspose said: {error.strip()[:600]}"
     )
 
 
@@ -306,10 +304,13 @@ def _model_files(paths: list[str], kind: str) -> list[ModelFile]:
 # --- the engine ----------------------------------------------------------------
 class AsposeEngine(Engine):
     name = "aspose"
-    # Measured (benchmarks/RESULTS.md): 580-1,060 MB steady per worker after a
-    # page, flat; only replacing the process gives memory back.
+    # Measured (benchmarks/RESULTS.md, engines.py --policies): 580-1,060 MB
+    # per worker after a normal page, flat over hundreds of pages; an
+    # oversized page (33 Mpx) took a worker to 2.0-2.2 GB.  1,536 MB never
+    # acts on normal pages and replaces a worker left above it after such a
+    # page (in-process freeing gives back only 180-320 MB).
     typical_worker_rss_mb = 1100
-    default_max_worker_rss_mb = 2048
+    default_max_worker_rss_mb = 1536
 
     # --- supervisor side: never imports aspose.ocr ---------------------------
     @classmethod
