@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 
@@ -88,3 +89,14 @@ def test_engine_defaults_fill_only_what_the_user_left(monkeypatch):
     assert tesseract.workers == 8 and tesseract.max_worker_rss == TesseractEngine.default_max_worker_rss_mb
     explicit = resolve_engine_defaults(Settings(engine="aspose", workers=5, max_worker_rss=0), available_mb=900)
     assert (explicit.workers, explicit.max_worker_rss) == (5, 0)
+
+
+def test_run_takes_the_engine_defaults(run_batchocr, fake_pages):
+    """`batchocr run` resolves what the user left unset before any worker sees it."""
+    from fault_engines import FakeEngine
+
+    result = run_batchocr(fake_pages(["a.png"]), "--engine", "fault_engines:FakeEngine", "--quiet")
+    assert result.returncode == 0, result.stderr
+    settings = result.run_info()["settings"]
+    assert settings["max_worker_rss"] == FakeEngine.default_max_worker_rss_mb
+    assert 1 <= settings["workers"] <= (os.cpu_count() or 1)
