@@ -61,7 +61,7 @@ def cli() -> None:
 @click.option("--aspose-color-inversion/--no-aspose-color-inversion", default=None,
               help="Aspose automatic_color_inversion, for white text on dark (default on).")
 @click.option("--aspose-auto-skew/--no-aspose-auto-skew", default=None,
-              help="Aspose's own auto_skew filter before recognition (default off).")
+              help="Aspose's own auto_skew filter before recognition (default on).")
 @click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
 @click.option("--restart", is_flag=True, help="Start over: move earlier outputs aside instead of resuming.")
 @_settings_options

@@ -62,7 +62,7 @@ class Settings:
     aspose_fast: bool = False  # recognize_fast: ~30% less CPU, no lines, boxes or confidences
     aspose_upscale_small_font: bool = False
     aspose_color_inversion: bool = True  # automatic_color_inversion (white text on dark)
-    aspose_auto_skew: bool = False  # Aspose's own auto_skew preprocessing filter
+    aspose_auto_skew: bool = True  # Aspose's own auto_skew preprocessing filter (README: measured)
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
