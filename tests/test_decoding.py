@@ -11,17 +11,26 @@ from batchocr.decoding import DecodeError, decode_page
 def test_pixel_budget_is_checked_before_decoding(tmp_path):
     path = tmp_path / "big.png"
     Image.new("1", (4000, 3000)).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # a valid header; pixel data that cannot be decoded
+    # refused by size, from the header alone: decoding would have failed differently
     with pytest.raises(DecodeError, match="pixel budget"):
         decode_page(str(path), 1, max_pixels=10_000_000)
-    assert decode_page(str(path), 1, max_pixels=12_000_000).image.size == (4000, 3000)
+    with pytest.raises(DecodeError, match="cannot decode"):
+        decode_page(str(path), 1, max_pixels=12_000_000)
 
 
 def test_exif_orientation_is_applied(tmp_path):
     path = tmp_path / "rotated.jpg"
     exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 CW when shown
-    Image.new("L", (200, 100), 255).save(path, exif=exif)
-    assert decode_page(str(path), 1, 10**8).image.size == (100, 200)
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to show
+    stored = Image.new("L", (200, 100), 255)
+    stored.paste(0, (0, 0, 40, 40))  # a dark mark in the stored top-left corner
+    stored.save(path, exif=exif, quality=95)
+    shown = decode_page(str(path), 1, 10**8).image
+    assert shown.size == (100, 200)
+    assert shown.getpixel((90, 10)) < 50  # the mark is now top-right
+    assert shown.getpixel((10, 10)) > 200 and shown.getpixel((10, 190)) > 200
 
 
 @pytest.mark.parametrize(
@@ -47,11 +56,28 @@ def test_truncated_png(tmp_path):
         decode_page(str(path), 1, 10**8)
 
 
-def test_modes_are_normalised(tmp_path):
-    for mode in ("1", "P", "RGBA", "CMYK", "I;16"):
-        path = tmp_path / f"m{mode.replace(';', '')}.tif"
-        Image.new(mode, (10, 10)).save(path)
-        assert decode_page(str(path), 1, 10**8).image.mode in ("L", "RGB")
+def test_modes_are_normalised_with_their_pixels(tmp_path):
+    """Engines get 8-bit grey or RGB, with the same picture: white stays white,
+    ink stays ink, transparency becomes white paper."""
+    cases = {
+        "1": (1, 0, 255, 0),
+        "P": (None, None, None, None),  # filled below: palette index -> colour
+        "RGBA": ((0, 0, 0, 0), (0, 0, 0, 255), (255, 255, 255), (0, 0, 0)),
+        "CMYK": ((0, 0, 0, 0), (0, 0, 0, 255), (255, 255, 255), (0, 0, 0)),
+        "I;16": (65535, 0, 255, 0),
+    }
+    for mode, (paper, ink, want_paper, want_ink) in cases.items():
+        image = Image.new(mode, (10, 10))
+        if mode == "P":
+            image.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
+            paper, ink, want_paper, want_ink = 0, 1, (255, 255, 255), (0, 0, 0)
+        image.paste(paper, (0, 0, 10, 10))
+        image.putpixel((5, 5), ink)
+        path = tmp_path / f"m{mode.replace(';', '')}.{'png' if mode == 'RGBA' else 'tif'}"
+        image.save(path)
+        decoded = decode_page(str(path), 1, 10**8).image
+        assert decoded.mode in ("L", "RGB"), mode
+        assert (decoded.getpixel((0, 0)), decoded.getpixel((5, 5))) == (want_paper, want_ink), mode
 
 
 def test_missing_page_of_tiff(tmp_path):
