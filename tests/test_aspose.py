@@ -35,6 +35,7 @@ from batchocr.engines.aspose import (
     DEFAULT_AI_MODEL,
     STRUCTURE_RESOURCE,
     AsposeEngine,
+    areas_mode,
     aspose_language,
 )
 from batchocr.errors import ConfigError, ModelCheckError
@@ -141,6 +142,13 @@ def test_language_and_its_resource(lang, expected):
 def test_unusable_language_is_a_config_error(lang):
     with pytest.raises(ConfigError):
         aspose_language(Settings(lang=lang))
+
+
+def test_default_areas_mode_is_the_best_the_listed_resources_allow():
+    assert areas_mode(Settings(), set()) == "universal"
+    assert areas_mode(Settings(), {"aspose-ocr-hindi-v2.ocr"}) == "universal"
+    assert areas_mode(Settings(), {STRUCTURE_RESOURCE}) == "document_layout"
+    assert areas_mode(Settings(aspose_areas="lean"), {STRUCTURE_RESOURCE}) == "lean"  # explicit wins
 
 
 def test_preflight_passes_unlicensed(cache_dir, tmp_path):
