@@ -33,6 +33,7 @@ def _settings_options(func):
         click.option("--engine", help="OCR engine: tesseract (default), aspose, or module:Class."),
         click.option("--lang", help="Language codes joined by '+', e.g. eng+deu (default eng)."),
         click.option("--model-dir", help="The engine's model directory (default: the engine's own)."),
+        click.option("--aspose-license", help="Aspose license file (engine aspose)."),
         click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose)."),
         click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose)."),
         click.option("--aspose-areas", metavar="MODE",
@@ -70,7 +71,6 @@ def cli() -> None:
 @click.option("--max-image-pixels", type=int, help="Refuse pages above this many pixels (default 100000000).")
 @click.option("--executor", type=click.Choice(sorted(EXECUTORS)), help="Where workers run (default local).")
 @click.option("--ray-address", help="With --executor ray: the cluster to join (default: start a local Ray).")
-@click.option("--aspose-license", help="Aspose license file (engine aspose).")
 @click.option("--aspose-fast/--no-aspose-fast", default=None,
               help="Aspose recognize_fast: ~30% less CPU, no lines, boxes or confidences.")
 @click.option("--aspose-upscale-small-font/--no-aspose-upscale-small-font", default=None,

@@ -56,7 +56,7 @@ def ask_runtime(request: ProbeRequest) -> dict:
     finally:
         # Here, not in the probe: a probe killed by a signal cleans up nothing.
         shutil.rmtree(scratch, ignore_errors=True)
-    detail = done.stderr.strip()[-1500:]
+    detail = "\n".join(line for line in done.stderr.splitlines() if not line.startswith(_STAGE)).strip()[-1500:]
     if done.returncode == 0:
         return json.loads(done.stdout.strip().splitlines()[-1])
     if done.returncode == LICENSE_REJECTED:
