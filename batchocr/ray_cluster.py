@@ -18,9 +18,9 @@ import threading
 from typing import Any
 
 from batchocr.config import Settings
-from batchocr.errors import ConfigError, RunAborted
+from batchocr.errors import ConfigError, RunAborted, pip_hint
 
-INSTALL_HINT = "pip install 'batchocr[ray]'"
+INSTALL_HINT = pip_hint("ray>=2.9", "ray")
 # Object store of a local Ray instance: only records pass through it (pages
 # are read by the actors), so the minimum Ray accepts is plenty.
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024

@@ -65,7 +65,7 @@ def test_an_output_path_that_is_a_file_is_a_usage_error(tmp_path, pages):
     (tmp_path / "taken").write_text("not a directory")
     result = batchocr(tmp_path, "run", str(pages), "-o", str(tmp_path / "taken"), *FAKE)
     assert result.returncode == 2
-    assert "cannot use output directory" in one_line_error(result.stderr)
+    assert "taken is a file; give a directory" in one_line_error(result.stderr)
 
 
 def test_results_jsonl_being_a_directory_is_a_usage_error(tmp_path, pages):
@@ -143,3 +143,17 @@ def test_relative_paths_are_made_absolute_where_settings_are_loaded(tmp_path, mo
     settings = load_settings({"model_dir": "tessdata", "output_dir": "out"}, environ={})
     assert settings.model_dir == str(tmp_path / "tessdata")  # what a Ray actor elsewhere gets
     assert settings.output_dir == str(tmp_path / "out")
+
+
+def test_messages_say_the_fix(tmp_path, pages):
+    out = str(tmp_path / "out")
+    lang = batchocr(tmp_path, "run", str(pages), "-o", out, "-l", "en")
+    assert lang.returncode == 3 and "did you mean en -> eng?" in lang.stderr
+    models = batchocr(tmp_path, "models", "list", "--model-dir", str(tmp_path / "nowhere"))
+    assert models.returncode == 3 and "(does not exist)" in models.stdout
+    first = batchocr(tmp_path, "run", str(pages), "-o", out, *FAKE)
+    info = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert f"run {info['run']}: 1 page in 1 file: 1 ok" in first.stderr and "1 worker ->" in first.stderr
+    again = batchocr(tmp_path, "run", str(pages), "-o", out, *FAKE, "--restart")
+    moved = next((tmp_path / "out").glob("previous-*"))
+    assert f"earlier outputs moved to {moved}" in again.stderr

@@ -25,7 +25,7 @@ import pytest
 from conftest import SAMPLES, RunResult, batchocr_env, read_jsonl
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
-needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="Ray not installed: pip install 'batchocr[ray]'")
+needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="Ray not installed: bash scripts/setup.sh dev")
 pytestmark = pytest.mark.ray
 FAKE = ("--engine", "fault_engines:FakeEngine")
 CLUSTER_SLEEP = "0.2"  # FAULT_SLEEP of the fake engine on the module's cluster: seconds per page
@@ -133,4 +133,4 @@ def test_missing_ray_is_a_usage_error_naming_the_extra(tmp_path, fake_pages):
         env=batchocr_env(tmp_path),
     )
     assert proc.returncode == 2, proc.stderr
-    assert "pip install 'batchocr[ray]'" in proc.stderr
+    assert "-m pip install 'ray>=2.9' (from a checkout: bash scripts/setup.sh ray)" in proc.stderr
