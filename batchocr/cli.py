@@ -133,6 +133,7 @@ def run(input_dir: str, config_file: str | None, restart: bool, **options) -> No
     \b
     Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage, config or
     output directory; 3 a model the run needs is missing; 4 run aborted;
+    5 no pages found;
     70 internal error (a bug); 130/143 interrupted.
     """
     from batchocr.runner import run as run_job
