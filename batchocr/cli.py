@@ -22,7 +22,7 @@ from dataclasses import fields
 import click
 
 import batchocr
-from batchocr.config import FIELD_TYPES, GROUPS, Settings, load_settings, unknown_environment
+from batchocr.config import FIELD_TYPES, GROUPS, Settings, load_settings, resolve_engine_defaults, unknown_environment
 from batchocr.errors import BatchOcrError, ConfigError, ExitCode
 from batchocr.executors import EXECUTORS
 from batchocr.interrupts import INTERRUPTS
@@ -147,7 +147,7 @@ def run(input_dir: str, config_file: str | None, restart: bool, drop_missing: bo
     from batchocr.runner import run as run_job
 
     global CRASH_DIR
-    settings = _load(options, config_file)
+    settings = resolve_engine_defaults(_load(options, config_file))
     CRASH_DIR = settings.output_dir
     if os.path.isfile(settings.output_dir):
         raise ConfigError(f"-o {settings.output_dir} is a file; give a directory (it is created if missing)")
@@ -185,22 +185,25 @@ def _print_inventory(data: dict) -> None:
     click.echo(f"directory: {data['directory']}{absent}")
     for extra in data["extra_directories"]:
         click.echo(f"also:      {extra}")
-    for m in data["models"]:
-        need = "needed" if m["needed"] else "-"
+    for m in data["models"] + data["unlisted"]:
+        need = "needed" if m.get("needed") else "-"
         click.echo(f"  {m['status']:<8} {need:<7} {m['size_bytes'] / 1e6:>9.1f} MB  {m['name']}  {m['path']}")
-    if not data["models"]:
+    if not data["models"] + data["unlisted"]:
         click.echo("  (no models found)")
     for name in data["missing"]:
         click.echo(f"  MISSING  needed  {name}")
+    if data["note"]:
+        click.echo(f"note: {data['note']}")
 
 
 @models.command("path", cls=GroupedCommand)
 @settings_options("engine", "aspose engine")
 def models_path(config_file: str | None, **options) -> None:
-    """The model directory (absolute), for scripts."""
+    """The directories models go in (absolute, one per line, the main one first), for scripts."""
     from batchocr.inventory import take_inventory
 
-    click.echo(take_inventory(_load(options, config_file)).directory)
+    for directory in take_inventory(_load(options, config_file)).directories():
+        click.echo(directory)
 
 
 @models.command("prune", cls=GroupedCommand)
