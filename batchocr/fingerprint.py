@@ -23,7 +23,12 @@ from batchocr.engines.base import ModelInventory
 from batchocr.ledger import Ledger
 
 # Settings fields that change the recognised text (besides engine and models).
-TEXT_SETTINGS = ("lang", "aspose_ai")
+# A new setting that changes text belongs here: pages made without it are redone.
+TEXT_SETTINGS = (
+    "lang", "pdf_dpi", "force_ocr",
+    "aspose_ai", "aspose_areas", "aspose_fast", "aspose_upscale_small_font",
+    "aspose_color_inversion", "aspose_auto_skew",
+)  # fmt: skip
 CHUNK = 1 << 20
 
 
@@ -34,7 +39,9 @@ def settings_fingerprint(settings: Settings, engine_name: str, engine_version: s
     return {
         "engine": engine_name,
         "engine_version": engine_version,
-        **{name: getattr(settings, name) for name in TEXT_SETTINGS},
+        # an engine's own settings (aspose_*) count only for that engine
+        **{name: getattr(settings, name) for name in TEXT_SETTINGS
+           if not name.startswith("aspose_") or engine_name == "aspose"},  # fmt: skip
         "models": {m.name: model_checksum(m.path, ledger) for m in sorted(needed, key=lambda m: m.name)},
     }
 
