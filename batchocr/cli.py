@@ -50,6 +50,10 @@ def cli() -> None:
 @click.option("--aspose-license", help="Aspose license file (engine aspose).")
 @click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
 @click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose).")
+@click.option("--rotate-pages/--no-rotate-pages", default=None,
+              help="Turn pages scanned sideways or upside down upright (default on).")
+@click.option("--deskew/--no-deskew", default=None, help="Straighten crooked pages before OCR (default on).")
+@click.option("--psm", type=int, help="Tesseract page segmentation mode, e.g. 6 = one block (default 3 = auto).")
 @click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
 @click.option("--restart", is_flag=True, help="Start over: move earlier outputs aside instead of resuming.")
 @_settings_options

@@ -22,6 +22,8 @@ from typing import Any, Mapping
 from batchocr.errors import ConfigError
 
 ENV_PREFIX = "BATCHOCR_"
+# tesseract page segmentation modes that recognise text (0 and 2 only analyse)
+RECOGNISING_PSMS = (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class Settings:
     max_image_pixels: int = 100_000_000  # pixel budget per page (decompression bombs)
     memory_sample_seconds: float = 1.0  # at most one RSS sample per worker per interval
     quiet: bool = False  # no progress bar
+
+    # --- accuracy (issue 12; see batchocr/preprocess.py, second_look.py) -----
+    rotate_pages: bool = True  # turn pages read sideways/upside down upright (OSD)
+    deskew: bool = True  # straighten crooked pages before recognition
+    second_look: bool = True  # one more pass when the first looks incomplete
+    psm: int = 3  # tesseract page segmentation mode (3 = automatic layout)
+    low_confidence: float = 60.0  # pages under this mean word confidence are flagged
 
     # --- the model inventory -------------------------------------------------
     old_model_prefix: str = "old_"  # models named like this are OLD (prunable)
@@ -174,6 +183,8 @@ def _validate(s: Settings) -> None:
         (s.memory_sample_seconds >= 0, "memory_sample_seconds must be >= 0"),
         (bool(s.languages()), "lang must name at least one language"),
         (s.executor in ("local", "ray"), "executor must be 'local' or 'ray'"),
+        (s.psm in RECOGNISING_PSMS, f"psm must be one of {', '.join(map(str, RECOGNISING_PSMS))}"),
+        (0 <= s.low_confidence <= 100, "low_confidence must be in [0, 100]"),
     ]
     for ok, message in checks:
         if not ok:

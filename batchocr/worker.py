@@ -118,9 +118,11 @@ class PageWorker:
         finally:
             width, height = page.image.size
             page.close()
+        # An inked page read as (almost) nothing is an error the next run retries.
+        suspect = dict(error=result.suspect, error_kind="suspect", suspect=result.suspect) if result.suspect else {}
         return page_record(
             item,
-            status=OK,
+            status=ERROR if result.suspect else OK,
             text=result.text,
             confidence=result.confidence,
             ms=ms,
@@ -129,6 +131,7 @@ class PageWorker:
             height=height,
             lines=[{"text": ln.text, "confidence": ln.confidence, "bbox": ln.bbox} for ln in result.lines],
             **result.extra,
+            **suspect,
             **common,
         )
 
