@@ -33,7 +33,10 @@ Ground-truth convention
 * ``manifest.json`` lists every image: ``{"file": relative path with "/",
   "pages": n, "kind": "clean" | "two-column" | "rotated" | "noisy",
   "format": "png" | "jpeg" | "tiff" | "bmp" | "webp", "dpi": n,
-  "ground_truth": relative path of the .txt}``.
+  "ground_truth": relative path of the .txt}``, plus ``"angle"`` (degrees
+  counter-clockwise) for pages turned or skewed on purpose.  Kinds added for
+  issue 12: "turned" (90/180/270), "skewed" (+-2-6 degrees), "degraded"
+  (a crooked noisy copy).
 
 Fonts
 -----
@@ -1005,6 +1008,8 @@ def _manifest_entry(spec: Spec) -> dict:
         "format": "tiff" if spec.fmt.startswith("tiff") else spec.fmt,
         "dpi": spec.style.dpi,
         "ground_truth": spec.file.rsplit(".", 1)[0] + ".txt",
+        # degrees counter-clockwise the page was turned or skewed (absent: 0)
+        **({"angle": spec.angle} if spec.angle else {}),
     }
 
 
