@@ -29,7 +29,10 @@ MASK_DPI = 50  # resolution of the ink mask: text lines stay a few pixels tall
 ASSUMED_DPI = 300  # when a scan does not say (typical archive scans)
 MAX_SKEW = 8.0  # degrees searched either way; beyond it a page is not "skewed"
 MIN_SKEW = 0.3  # below this a rotation costs more (resampling blur) than it helps
-COARSE_STEP = 0.5  # degrees, then refined in tenths around the best
+# Search: half degrees (a line ~8 px tall across a ~400 px mask blurs a
+# quarter of a degree off level, so a half-degree grid always has a point
+# near the peak), then tenths around the best.
+COARSE_STEP = 0.5
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,11 @@ class InkMask:
 
     @classmethod
     def of(cls, image: Image.Image, dpi: int | None) -> InkMask:
-        scale = min(1.0, MASK_DPI / (dpi or ASSUMED_DPI))
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        # BOX averages: speckle noise melts into the paper, strokes stay dark.
-        small = image.convert("L").resize(size, Image.Resampling.BOX)
+        factor = max(1, round((dpi or ASSUMED_DPI) / MASK_DPI))
+        # reduce() averages factor x factor blocks (a fast box filter): speckle
+        # noise melts into the paper, strokes stay dark.
+        small = image.convert("L").reduce(factor)
+        scale = small.width / image.width
         background, darkest = _levels(small)
         # Ink must be clearly darker than the paper: a share of the page's own
         # contrast, and never less than 40 levels (a blank grey scan has no
@@ -81,15 +85,15 @@ def estimate_skew(ink: InkMask) -> float:
     """Degrees to rotate the page counter-clockwise (Pillow's sense) to level
     its text lines; 0.0 when the page has too little ink or no clear lines.
 
-    Coarse search over +-MAX_SKEW in COARSE_STEP steps, then tenths around
-    the best.  Ties go to the angle nearest zero, so an upright page stays put.
+    Coarse search over +-MAX_SKEW in COARSE_STEP steps, then finer steps
+    around the best.  Ties go to the angle nearest zero, so an upright page stays put.
     """
     if ink.ink_share() < 0.001:
         return 0.0
     score = _ProfileScore(ink.mask)
     steps = round(MAX_SKEW / COARSE_STEP)
     best = _best_angle(score, [i * COARSE_STEP for i in range(-steps, steps + 1)])
-    best = _best_angle(score, [round(best + i / 10, 1) for i in range(-5, 6)])
+    best = _best_angle(score, [round(best + i / 10, 1) for i in range(-4, 5)])
     # A level page scores best at 0; anything tiny is left alone.
     return best if abs(best) >= MIN_SKEW else 0.0
 
@@ -101,7 +105,10 @@ def _best_angle(score: _ProfileScore, angles: list[float]) -> float:
 class _ProfileScore:
     """Spikiness of the row profile of the mask turned by an angle: the sum of
     squared differences between neighbouring row sums (sharp rises and falls
-    at every line edge when the lines are level, smeared when not)."""
+    at every line edge when the lines are level, smeared when not).
+
+    A vertical shear stands in for the rotation: it levels lines of that
+    slope just the same for the row profile, and costs a third less."""
 
     def __init__(self, mask: Image.Image) -> None:
         self._mask = mask
@@ -109,7 +116,15 @@ class _ProfileScore:
 
     def __call__(self, angle: float) -> float:
         if angle not in self._cache:
-            turned = self._mask.rotate(angle, resample=Image.Resampling.NEAREST)
+            # Output (x, y) samples the mask at y + (x - centre) * tan(angle):
+            # the right half goes up for a positive (counter-clockwise) angle,
+            # as Image.rotate(angle) would move it.
+            slope = math.tan(math.radians(angle))
+            centre = self._mask.width / 2
+            turned = self._mask.transform(
+                self._mask.size, Image.Transform.AFFINE, (1, 0, 0, slope, 1, -centre * slope),
+                resample=Image.Resampling.NEAREST,
+            )
             # Squeezing to one column with BOX averages each row: the profile.
             rows = turned.resize((1, turned.height), Image.Resampling.BOX).tobytes()
             self._cache[angle] = float(sum((b - a) ** 2 for a, b in zip(rows, rows[1:])))
