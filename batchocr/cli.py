@@ -8,13 +8,23 @@ defaults).  Exceptions carry their exit code; ``main`` maps them in one place.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
+import time
+import traceback
 
 import click
 
 import batchocr
 from batchocr.config import load_settings
-from batchocr.errors import BatchOcrError, ExitCode
+from batchocr.errors import BatchOcrError, ConfigError, ExitCode
+from batchocr.executors import EXECUTORS
+from batchocr.interrupts import INTERRUPTS
+
+# Where an internal error's traceback goes: the run's output directory once
+# known (set by the run command), else the temp directory.
+CRASH_DIR: str | None = None
 
 
 def _settings_options(func):
@@ -41,11 +51,18 @@ def cli() -> None:
 @click.argument("input_dir", type=click.Path(file_okay=False))
 @click.option("-o", "--output-dir", help="Where results go (default ./batchocr-out).")
 @click.option("--workers", type=int, help="Worker processes (default: one per CPU).")
-@click.option("--recycle-every", type=int, help="Rebuild each worker's engine every N images (default 200; 0 = never).")
+@click.option(
+    "--recycle-every",
+    help="Rebuild each worker's engine every N images; 0 = never; auto (default): every 200 or more, "
+    "once the engine has worked 50x as long as a rebuild takes.",
+)
 @click.option("--max-worker-rss", type=int, help="Recycle a worker above this RSS in MB (default 2048; 0 = off).")
 @click.option("--timeout", type=float, help="Seconds one page may take before its worker is killed (default 300).")
+@click.option(
+    "--start-timeout", type=float, help="Seconds a worker may take to load or rebuild its engine (default 120)."
+)
 @click.option("--max-image-pixels", type=int, help="Refuse pages above this many pixels (default 100000000).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where workers run (default local).")
+@click.option("--executor", type=click.Choice(sorted(EXECUTORS)), help="Where workers run (default local).")
 @click.option("--ray-address", help="With --executor ray: the cluster to join (default: start a local Ray).")
 @click.option("--aspose-license", help="Aspose license file (engine aspose).")
 @click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
@@ -64,12 +81,15 @@ def run(input_dir: str, config_file: str | None, restart: bool, **options) -> No
     (same file size and mtime) are skipped, failed and new ones are done.
 
     \b
-    Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage or config;
-    3 a model the run needs is missing; 4 run aborted; 130/143 interrupted.
+    Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage, config or
+    output directory; 3 a model the run needs is missing; 4 run aborted;
+    70 internal error (a bug); 130/143 interrupted.
     """
     from batchocr.runner import run as run_job
 
+    global CRASH_DIR
     settings = load_settings(options, config_file)
+    CRASH_DIR = settings.output_dir
     sys.exit(int(run_job(input_dir, settings, restart=restart)))
 
 
@@ -150,12 +170,46 @@ def report(out_dir: str, as_json: bool, plot: str | None, html: str | None) -> N
     """
     from batchocr.report import main as report_main
 
-    click.echo(report_main(out_dir, as_json=as_json, plot=plot, html=html))
+    try:
+        click.echo(report_main(out_dir, as_json=as_json, plot=plot, html=html))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report: {exc.filename or ''}: {exc.strerror or exc}") from None
 
 
 def main() -> None:
+    """Entry point: every way a command can end maps to a documented exit code."""
+    with INTERRUPTS.installed():
+        try:
+            code = cli.main(standalone_mode=False)
+        except click.exceptions.Abort:  # Ctrl-C while click itself was reading input
+            _fail("interrupted", ExitCode.SIGINT)
+        except click.ClickException as exc:  # bad usage: click's own message
+            exc.show()
+            sys.exit(int(ExitCode.USAGE))
+        except BatchOcrError as exc:
+            _fail(f"error: {exc}", exc.exit_code)
+        except Exception:  # a bug: one line here, the traceback in a file
+            _fail(_internal_error(), ExitCode.INTERNAL)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"batchocr: {message}", err=True)
+    sys.exit(int(code))
+
+
+def _internal_error() -> str:
+    """Save the current exception's traceback; the one line that says where."""
+    exc = sys.exc_info()[1]
+    text = traceback.format_exc()
+    directory = CRASH_DIR if CRASH_DIR and os.path.isdir(CRASH_DIR) else tempfile.gettempdir()
+    path = os.path.join(directory, f"batchocr-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt")
     try:
-        cli(standalone_mode=True)
-    except BatchOcrError as exc:
-        click.echo(f"batchocr: error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
+        with open(path, "w") as fh:
+            fh.write(f"batchocr {batchocr.__version__}, {' '.join(sys.argv)}\n\n{text}")
+    except OSError:
+        path = "(could not be saved)"
+    return (
+        f"internal error (a bug in batchocr): {type(exc).__name__}: {exc}; "
+        f"traceback saved to {path}; please report it with that file"
+    )

@@ -20,10 +20,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from batchocr.errors import ConfigError
+from batchocr.executors import EXECUTORS
 
 ENV_PREFIX = "BATCHOCR_"
 # tesseract page segmentation modes that recognise text (0 and 2 only analyse)
 RECOGNISING_PSMS = (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+# Settings naming files or directories: made absolute once, here, so that
+# every worker (a Ray actor on another node included) sees the same path.
+PATH_FIELDS = ("output_dir", "model_dir", "aspose_license", "aspose_resource_dir")
+# recycle_every's default: count-based, waiting until the engine has earned its rebuild.
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,11 @@ class Settings:
 
     # --- the pool ------------------------------------------------------------
     workers: int = 0  # 0 = one per CPU
-    recycle_every: int = 200  # rebuild the engine after N images; 0 = never
+    recycle_every: int | None = None  # rebuild the engine after N images; 0 = never; None = "auto"
     recycle_jitter: float = 0.1  # +- share of recycle_every, per worker
     max_worker_rss: int = 2048  # MB; above it the worker recycles; 0 = off
     timeout: float = 300.0  # seconds one page may take before its worker is killed
+    start_timeout: float = 120.0  # seconds a worker may take to load or rebuild its engine
     retries: int = 1  # times a page that killed its worker is tried again
     grace_seconds: float = 10.0  # on Ctrl-C/SIGTERM, time left to in-flight pages
     max_failed_share: float = 0.5  # stop early when more pages than this share fail (1 = never)
@@ -98,6 +105,9 @@ def load_settings(
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     converted = {name: _convert(name, value) for name, value in merged.items()}
+    for name in PATH_FIELDS:
+        if converted.get(name):
+            converted[name] = os.path.abspath(os.path.expanduser(converted[name]))
     settings = Settings(**converted)
     _validate(settings)
     return settings
@@ -109,7 +119,7 @@ def _from_toml(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     flat: dict[str, Any] = {}
     for key, value in data.items():
@@ -142,7 +152,7 @@ def _convert(name: str, value: Any) -> Any:
     kind = FIELD_TYPES[name]
     optional = type(None) in typing.get_args(kind)
     base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-    if value is None and optional:
+    if optional and (value is None or (name == "recycle_every" and str(value).strip().lower() == AUTO)):
         return None
     try:
         if base is bool:
@@ -172,17 +182,18 @@ def _to_bool(value: Any) -> bool:
 def _validate(s: Settings) -> None:
     checks = [
         (s.workers >= 0, "workers must be >= 0 (0 = one per CPU)"),
-        (s.recycle_every >= 0, "recycle_every must be >= 0 (0 = never)"),
+        (s.recycle_every is None or s.recycle_every >= 0, "recycle_every must be >= 0 (0 = never) or auto"),
         (0 <= s.recycle_jitter < 1, "recycle_jitter must be in [0, 1)"),
         (s.max_worker_rss >= 0, "max_worker_rss must be >= 0 MB (0 = off)"),
         (s.timeout > 0, "timeout must be > 0 seconds"),
+        (s.start_timeout > 0, "start_timeout must be > 0 seconds"),
         (s.retries >= 0, "retries must be >= 0"),
         (s.grace_seconds >= 0, "grace_seconds must be >= 0"),
         (0 < s.max_failed_share <= 1, "max_failed_share must be in (0, 1]"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
         (s.memory_sample_seconds >= 0, "memory_sample_seconds must be >= 0"),
         (bool(s.languages()), "lang must name at least one language"),
-        (s.executor in ("local", "ray"), "executor must be 'local' or 'ray'"),
+        (s.executor in EXECUTORS, f"executor must be one of: {', '.join(EXECUTORS)}"),
         (s.psm in RECOGNISING_PSMS, f"psm must be one of {', '.join(map(str, RECOGNISING_PSMS))}"),
         (0 <= s.low_confidence <= 100, "low_confidence must be in [0, 100]"),
     ]

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from batchocr.errors import OutputError
+
 # The files of an output directory.
 RESULTS = "results.jsonl"
 MEMORY = "memory.jsonl"
@@ -46,13 +48,19 @@ class JsonlWriter:
     def write(self, obj: Any) -> None:
         line = encode_line(dumps(obj) + "\n")
         view = memoryview(line)
-        while view:  # os.write may write less than asked (rare, on signals)
-            written = os.write(self._fd, view)
-            view = view[written:]
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_SECONDS:
-            os.fsync(self._fd)
-            self._last_sync = now
+        try:
+            while view:  # os.write may write less than asked (rare, on signals)
+                written = os.write(self._fd, view)
+                view = view[written:]
+            now = time.monotonic()
+            if now - self._last_sync >= FSYNC_SECONDS:
+                os.fsync(self._fd)
+                self._last_sync = now
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write {self.path}: {exc.strerror or exc}; everything recorded so far is intact, "
+                "and a re-run resumes from it"
+            ) from None
 
     def close(self) -> None:
         if self._fd >= 0:

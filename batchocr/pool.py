@@ -1,80 +1,106 @@
-"""The local executor: a pool of worker processes fed one page at a time.
+"""The local executor: worker processes on this machine, over pipes.
 
-Data flow (everything on the left runs in the supervisor)::
+Data flow::
 
-    Scheduler --next_task--> LocalPool --Pipe--> worker_main (spawned process)
-        ^                       |                     |  PageWorker: decode,
-        |                       |                     |  recognise, recycle
-        +--worker_lost----------+<--(result, events)--+
-                                |
-                                +--> sink.page_done / sink.memory (JSONL)
+    Supervisor --send--> LocalTransport --command pipe--> worker_main (spawned process)
+        ^                    |                                 |  WorkerSession: decode,
+        |                    |<----reply pipe (frames)---------+  recognise, recycle
+        +-------wait---------+<----stderr pipe (fd 1 and 2)----+
+                             +<----process sentinel (it ended)
 
-Each worker holds at most one page, so a dead worker maps to exactly one
-page, and a slow page never holds back others (dynamic dispatch).  The
-supervisor waits on every worker's pipe and process sentinel at once
-(``multiprocessing.connection.wait``), so it notices a death as soon as it
-happens, whatever the cause (segfault, SIGKILL, OOM killer, ``os._exit``),
-and a dead worker never hangs the run (unlike ``multiprocessing.Pool``) nor
-fails the other pages (unlike ``ProcessPoolExecutor``).
-
-Planned replacements are explicit: a worker that wants to be restarted says
-so with its result (``restart``) before it exits; any other exit is a crash.
+The supervisor waits on every worker's reply pipe, stderr pipe and process
+sentinel at once (``selectors``) and reads only what is there, assembling
+replies itself from length-prefixed frames: a worker frozen half-way
+through a reply (SIGSTOP, a stalled disk) never blocks the supervisor, and
+its deadline catches it.  A death is noticed as soon as it happens,
+whatever the cause (segfault, SIGKILL, OOM killer, ``os._exit``), and never
+hangs the run (unlike ``multiprocessing.Pool``) nor fails the other pages
+(unlike ``ProcessPoolExecutor``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import selectors
 import signal
-import time
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+import struct
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
+from batchocr import protocol
 from batchocr.config import Settings
-from batchocr.executors import RunSink, SlotExecutor, WorkerSlot
-from batchocr.scheduling import Scheduler, Task
+from batchocr.errors import RunAborted
+from batchocr.stderr_tap import StderrTap
 
-# How long a finished worker may take to exit before it is killed.
-EXIT_WAIT_SECONDS = 10.0
+FRAME_HEADER = struct.Struct("!Q")  # the pickled message's length
+MAX_FRAME_BYTES = 1 << 30  # a reply claiming more is garbage: the worker is killed
+READ_BYTES = 1 << 16
+OUTPUT_BYTES_PER_READ = 1 << 20  # of a worker's stderr per wake-up
+JOIN_SECONDS = 5.0  # a process whose sentinel fired, or was SIGKILLed, ends within this
+
+
+class FrameReader:
+    """Reassembles length-prefixed pickles from bytes arriving in any split."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._buffer += data
+        messages = []
+        while len(self._buffer) >= FRAME_HEADER.size:
+            (size,) = FRAME_HEADER.unpack_from(self._buffer)
+            if size > MAX_FRAME_BYTES:
+                raise ValueError(f"frame of {size} bytes")
+            end = FRAME_HEADER.size + size
+            if len(self._buffer) < end:
+                break
+            messages.append(pickle.loads(self._buffer[FRAME_HEADER.size : end]))
+            del self._buffer[:end]
+        return messages
+
+
+def write_frame(fd: int, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(FRAME_HEADER.pack(len(data)) + data)
+    while view:  # a pipe takes a large frame in pieces
+        view = view[os.write(fd, view) :]
 
 
 # --- worker process side -----------------------------------------------------
 
 
-def worker_main(conn: Connection, settings: Settings, worker_id: int, run_started: float) -> None:
-    """Entry point of a spawned worker process: serve pages until told to stop.
-
-    Messages sent: ("ready", events) | ("failed", message) once, then per page
-    ("done", record, events, restart), and ("bye", events) when told to stop.
-    """
-    # Ctrl-C goes to the whole process group; the supervisor decides what
-    # stops when, so workers ignore it.  SIGTERM keeps its default.
+def worker_main(
+    commands: Connection, replies: Connection, output: Connection, settings: Settings, worker_id: int, run_started: float
+) -> None:
+    """Entry point of a spawned worker: answer commands until a final reply."""
+    # Ctrl-C and SIGTERM go to the whole process group (a terminal, systemd,
+    # timeout(1)); the supervisor alone decides what stops when.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _die_with_parent()
-    from batchocr.worker import PageWorker
+    for fd in (1, 2):  # native libraries write to these: the supervisor caps it
+        os.dup2(output.fileno(), fd)
+    from batchocr.worker import WorkerSession
 
-    try:
-        worker = PageWorker(settings, worker_id, run_started)
-        conn.send(("ready", worker.start()))
-    except Exception as exc:  # the engine cannot load: tell the supervisor why
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
+    session = WorkerSession(settings, worker_id, run_started)
+    frames, pending = FrameReader(), deque[Any]()
     while True:
+        while not pending:
+            data = os.read(commands.fileno(), READ_BYTES)
+            if not data:  # the supervisor is gone: nothing to report to
+                return
+            pending.extend(frames.feed(data))
+        reply = session.handle(pending.popleft())
         try:
-            message = conn.recv()
-        except EOFError:  # the supervisor is gone: nothing to report to
+            write_frame(replies.fileno(), reply)
+        except OSError:  # the supervisor is gone
             return
-        if message is None:
-            conn.send(("bye", worker.close()))
-            return
-        item, attempt = message
-        outcome = worker.process(item, attempt)
-        try:
-            conn.send(("done", outcome.record, outcome.events, outcome.restart))
-        except (BrokenPipeError, ConnectionResetError):  # the supervisor is gone
-            return
-        if outcome.restart:
+        if protocol.is_final(reply):
             return
 
 
@@ -95,154 +121,174 @@ def _die_with_parent() -> None:
 # --- supervisor side ----------------------------------------------------------
 
 
-@dataclass(kw_only=True)
-class Slot(WorkerSlot):
+@dataclass(eq=False)
+class LocalWorker:
+    """A worker process and our ends of its pipes."""
+
+    worker_id: int
     process: multiprocessing.process.BaseProcess
-    conn: Connection
+    commands: Connection  # we write
+    replies: Connection  # we read
+    output: Connection  # we read: its stderr and stdout
+    tap: StderrTap
+    frames: FrameReader = field(default_factory=FrameReader)
+    ended: bool = False
 
 
-class LocalPool(SlotExecutor):
-    """Worker processes on this machine, one page each at a time."""
+class LocalTransport:
+    """Worker processes on this machine (``--executor local``, the default)."""
 
-    def __init__(self, settings: Settings, run_started: float, sink: RunSink) -> None:
-        super().__init__(settings, run_started, sink)
+    start_hint = ""
+
+    def __init__(self, settings: Settings, run_started: float) -> None:
+        self.settings = settings
+        self.run_started = run_started
         self._ctx = multiprocessing.get_context("spawn")  # never fork: engines hold native state
+        self._selector = selectors.DefaultSelector()
+        self._workers: list[LocalWorker] = []
 
-    def run(self, scheduler: Scheduler) -> None:
-        """Process every task of ``scheduler``; returns when all are recorded or stopped."""
-        self._scheduler = scheduler
-        for worker_id in range(1, min(self.settings.resolved_workers(), len(scheduler)) + 1):
-            self._start_worker(worker_id)
+    def open(self) -> None:
+        pass
+
+    def default_workers(self) -> int:
+        return self.settings.resolved_workers()
+
+    def start(self, worker_id: int) -> LocalWorker:
         try:
-            while self._slots:
-                self._step()
-        finally:
-            self._kill_all()
+            worker = self._spawn(worker_id)
+        except OSError as exc:  # too many open files, no memory to fork, ...
+            raise RunAborted(f"cannot start a worker process: {exc.strerror or exc}") from None
+        self._workers.append(worker)
+        for conn, what in ((worker.replies, "replies"), (worker.output, "output")):
+            os.set_blocking(conn.fileno(), False)
+            self._selector.register(conn.fileno(), selectors.EVENT_READ, (worker, what))
+        self._selector.register(worker.process.sentinel, selectors.EVENT_READ, (worker, "ended"))
+        self.send(worker, protocol.Start())
+        return worker
 
-    # --- the loop --------------------------------------------------------------
-    def _step(self) -> None:
-        owners: dict[Any, Slot] = {}
-        for slot in self._slots.values():
-            owners[slot.conn] = slot
-            owners[slot.process.sentinel] = slot
-        for obj in wait(list(owners), timeout=self._wait_timeout()):
-            slot = owners[obj]
-            if self._slots.get(slot.worker_id) is not slot:
-                continue  # already reaped (and maybe replaced) in this round
-            if obj is slot.conn:
-                self._receive(slot)
+    def _spawn(self, worker_id: int) -> LocalWorker:
+        opened: list[Connection] = []
+        try:
+            for _ in range(3):
+                opened.extend(self._ctx.Pipe(duplex=False))  # (read end, write end)
+            cmd_read, cmd_write, rep_read, rep_write, out_read, out_write = opened
+            process = self._ctx.Process(
+                target=worker_main,
+                args=(cmd_read, rep_write, out_write, self.settings, worker_id, self.run_started),
+                name=f"batchocr-worker-{worker_id}",
+                daemon=True,
+            )
+            process.start()
+        except BaseException:
+            for conn in opened:
+                conn.close()
+            raise
+        for conn in (cmd_read, rep_write, out_write):  # the child's ends: so its death shows as EOF
+            conn.close()
+        return LocalWorker(worker_id, process, cmd_write, rep_read, out_read, StderrTap(worker_id))
+
+    def send(self, worker: LocalWorker, command: protocol.Command) -> None:
+        try:
+            write_frame(worker.commands.fileno(), command)
+        except OSError:
+            pass  # it died meanwhile: its sentinel says so
+
+    def kill(self, worker: LocalWorker) -> None:
+        if worker.process.is_alive():
+            worker.process.kill()
+
+    def wait(self, timeout: float) -> list[tuple[Any, protocol.Reply | protocol.Exited]]:
+        happened: list[tuple[Any, protocol.Reply | protocol.Exited]] = []
+        for key, _ in self._selector.select(timeout):
+            worker, what = key.data
+            if worker.ended:
+                continue  # finished earlier in this round
+            if what == "replies":
+                self._read_replies(worker, happened)
+            elif what == "output":
+                self._read_output(worker)
             else:
-                self._reap(slot)
-        self._enforce_timeouts()
-        self._enforce_stop()
+                self._end(worker, happened)
+        return happened
 
-    # --- messages from a worker ------------------------------------------------
-    def _receive(self, slot: Slot) -> None:
+    def close(self) -> None:
+        """Kill every worker still running and reap it (no orphans)."""
+        for worker in self._workers:
+            self.kill(worker)
+        for worker in list(self._workers):
+            self._end(worker, [])
+        self._selector.close()
+
+    # --- reading -------------------------------------------------------------
+    def _read_replies(self, worker: LocalWorker, happened: list) -> None:
+        data, eof = _read_available(worker.replies)
         try:
-            message = slot.conn.recv()
-        except (EOFError, OSError):  # it died; the sentinel tells the rest
-            self._reap(slot)
+            for reply in worker.frames.feed(data):
+                happened.append((worker, reply))
+        except Exception:  # not our framing or not unpicklable: nothing more to trust
+            self.kill(worker)
             return
-        self._handle(slot, message, live=True)
+        if eof:  # it closed its end: its sentinel follows
+            self._unregister(worker.replies)
 
-    def _handle(self, slot: Slot, message: tuple, live: bool) -> None:
-        """Act on one message.  ``live`` is False while reading what a dead
-        worker sent last: it is recorded, but nothing more is sent to it."""
-        kind = message[0]
-        if kind == "failed":
-            slot.messages.append(message[1])
-        elif kind == "ready":
-            self._worker_ready(slot, message[1])
-            if live:
-                self._dispatch(slot)
-        elif kind == "done":
-            _, record, events, restart = message
-            self._page_done(slot, record, events)
-            if restart:
-                slot.retiring = True  # it exits by itself; _reap starts a fresh one
-            elif live:
-                self._dispatch(slot)
-        elif kind == "bye":
-            self._emit_events(slot, message[1])
+    def _read_output(self, worker: LocalWorker, until_eof: bool = False) -> None:
+        while True:  # a flood is read in bounded pieces: the tap keeps only a tail
+            data, eof = _read_available(worker.output, OUTPUT_BYTES_PER_READ)
+            worker.tap.feed(data)
+            if eof:
+                self._unregister(worker.output)
+            if eof or not data or not until_eof:
+                return
 
-    # --- the transport -----------------------------------------------------------
-    def _send_page(self, slot: Slot, task: Task) -> None:
-        self._send(slot, (task.item, task.attempt))
-
-    def _send_stop(self, slot: Slot) -> None:
-        self._send(slot, None)
-
-    def _send(self, slot: Slot, message: Any) -> None:
-        try:
-            slot.conn.send(message)
-        except (BrokenPipeError, OSError):
-            pass  # it died meanwhile: _reap handles the task it held
-
-    def _kill(self, slot: Slot) -> None:
-        if slot.process.is_alive():
-            slot.process.kill()
-
-    def _start_worker(self, worker_id: int) -> Slot:
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=worker_main,
-            args=(child_conn, self.settings, worker_id, self.run_started),
-            name=f"batchocr-worker-{worker_id}",
-            daemon=True,
-        )
-        process.start()
-        child_conn.close()  # so a dead worker shows up as EOF on our end
-        slot = Slot(worker_id, pid=process.pid, process=process, conn=parent_conn)
-        self._slots[worker_id] = slot
-        return slot
-
-    # --- deaths and interrupts ----------------------------------------------------
-    def _reap(self, slot: Slot) -> None:
-        """The worker process ended (or its pipe broke): account for it."""
-        self._drain(slot)
-        slot.process.join(timeout=EXIT_WAIT_SECONDS)
-        if slot.process.exitcode is None:  # pipe broke but process lingers
-            slot.process.kill()
-            slot.process.join()
-        del self._slots[slot.worker_id]
-        slot.conn.close()
-        self._account_for_loss(slot, self._death_cause(slot))
-
-    def _drain(self, slot: Slot) -> None:
-        """Read what a dying worker managed to send (its last result may be there)."""
-        try:
-            while slot.conn.poll():
-                self._handle(slot, slot.conn.recv(), live=False)
-        except (EOFError, OSError):
-            pass
-
-    def _death_cause(self, slot: Slot) -> str:
-        code = slot.process.exitcode
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = "unknown signal"
-            hint = " (out of memory?)" if -code == signal.SIGKILL else ""
-            return f"worker killed by signal {-code} ({name}){hint}"
-        return f"worker exited unexpectedly with code {code}"
-
-    def _enforce_stop(self) -> None:
-        if self._stop_deadline is None:
+    def _end(self, worker: LocalWorker, happened: list) -> None:
+        """The process ended (or is being reaped): what it still sent, then ``Exited``."""
+        if worker.ended:
             return
-        for slot in list(self._slots.values()):
-            if slot.task is None and not slot.retiring and slot.ready:
-                slot.retiring = True
-                self._send_stop(slot)
-        if time.monotonic() >= self._stop_deadline:
-            self._kill_all()
-            for slot in self._slots.values():
-                self.sink.memory(self._exit_event(slot, "killed at the end of the interrupt grace period"))
-            self._slots.clear()
+        worker.process.join(JOIN_SECONDS)
+        if worker.process.exitcode is None:  # its pipes broke but it lingers
+            worker.process.kill()
+            worker.process.join(JOIN_SECONDS)
+        if not worker.replies.closed:  # what it wrote before it ended is still there
+            self._read_replies(worker, happened)
+        self._read_output(worker, until_eof=True)
+        worker.tap.close()
+        worker.ended = True
+        for conn in (worker.replies, worker.output, worker.commands):
+            self._unregister(conn)
+            conn.close()
+        self._selector.unregister(worker.process.sentinel)
+        self._workers.remove(worker)
+        happened.append((worker, protocol.Exited(_exit_cause(worker.process.exitcode), worker.tap.tail())))
 
-    def _kill_all(self) -> None:
-        """Stop every worker process now: SIGKILL, then reap (no orphans)."""
-        for slot in self._slots.values():
-            self._kill(slot)
-        for slot in self._slots.values():
-            slot.process.join(timeout=EXIT_WAIT_SECONDS)
+    def _unregister(self, conn: Connection) -> None:
+        if not conn.closed and conn.fileno() in self._selector.get_map():
+            self._selector.unregister(conn.fileno())
+
+
+def _read_available(conn: Connection, limit: int | None = None) -> tuple[bytes, bool]:
+    """What is readable now without blocking, up to ``limit`` bytes: (bytes, end of file)."""
+    if conn.closed:
+        return b"", True
+    chunks: list[bytes] = []
+    while limit is None or len(chunks) * READ_BYTES < limit:
+        try:
+            data = os.read(conn.fileno(), READ_BYTES)
+        except BlockingIOError:
+            return b"".join(chunks), False
+        except OSError:
+            return b"".join(chunks), True
+        if not data:
+            return b"".join(chunks), True
+        chunks.append(data)
+    return b"".join(chunks), False
+
+
+def _exit_cause(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        hint = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"worker killed by signal {-code} ({name}){hint}"
+    return f"worker exited unexpectedly with code {code}"

@@ -1,30 +1,23 @@
-"""The Ray executor: the same workers as the local pool, as Ray actors.
+"""The Ray executor's transport: the same workers as the local pool, as Ray actors.
 
 Data flow (everything on the left runs in the driver, which is the supervisor)::
 
-    Scheduler --next_task--> RayExecutor --actor.process.remote()--> PageActor (Ray actor)
-        ^                       |   one call in flight per actor,        |  PageWorker: decode,
-        |                       |   ray.wait() on all of them            |  recognise, recycle
-        +--worker_lost----------+<--(record, events, restart)------------+
-                                |
-                                +--> sink.page_done / sink.memory (JSONL, driver only)
+    Supervisor --send--> RayTransport --actor.call.remote(command)--> PageActor (Ray actor)
+        ^                    |    one call in flight per actor,          |  WorkerSession: decode,
+        +-------wait---------+<---ray.wait() on all of them: replies ----+  recognise, recycle
 
-Only ``WorkItem``s (a path and a page number) travel to the actors: they read
-the images themselves, so INPUT_DIR must be on a filesystem every node sees
-at the same path.  Records and memory events come back as small dicts.
+Only commands (a ``WorkItem`` is a path and a page number) travel to the
+actors: they read the images themselves, so INPUT_DIR must be on a
+filesystem every node sees at the same path.  Replies come back as the same
+small objects the local pool reads from its pipes (``protocol``).
 
-Every actor always has exactly one call in flight (``start``, one page, or
-``close``), so when an actor dies (segfault, SIGKILL, OOM killer, node lost,
-``ray.kill`` on timeout) the error surfaces on that one call and maps to
-exactly one page.  What happens to that page is the ``Scheduler``'s policy,
-shared with the local pool: retried on a fresh actor, then recorded.  Ray
-itself restarts and retries nothing (``max_restarts=0``,
-``max_task_retries=0``): a replacement actor is started here, in the same
-slot, with the same worker id.
-
-Planned replacements are explicit, as in the local pool: a worker asking for
-a restart (``PageOutcome.restart``) is killed after its result arrived and a
-fresh actor (a fresh process) takes its slot.
+An actor has at most one call in flight, so when it dies (segfault,
+SIGKILL, OOM killer, node lost, ``ray.kill`` past a deadline) the error
+surfaces on that one call and the supervisor knows which page it held.
+Ray itself restarts and retries nothing (``max_restarts=0``,
+``max_task_retries=0``): the supervisor decides, as for local workers.  An
+actor that cannot be placed (the cluster's CPUs are taken) never answers
+``Start``, and the supervisor's start deadline ends it.
 
 Cluster requirements (``--ray-address``): batchocr, its engine and the
 engine's models installed on every node, the same version as on the driver
@@ -32,8 +25,8 @@ engine's models installed on every node, the same version as on the driver
 driver), and INPUT_DIR readable at the same path on every node.  For a
 local Ray instance started here, the driver's import path is passed to the
 actors (``runtime_env`` ``PYTHONPATH``), as ``spawn`` does for the local pool.
+Worker stderr stays in Ray's own logs.
 """
-
 from __future__ import annotations
 
 import logging
@@ -49,8 +42,7 @@ from typing import Any
 
 from batchocr.config import Settings
 from batchocr.errors import ConfigError, RunAborted
-from batchocr.executors import RunSink, SlotExecutor, WorkerSlot
-from batchocr.scheduling import Scheduler, Task
+from batchocr import protocol
 
 INSTALL_HINT = "pip install 'batchocr[ray]'"
 # Ray resources and fault handling of one worker actor: one CPU (engines are
@@ -83,83 +75,122 @@ def _import_ray():
 
 
 class PageActor:
-    """A thin Ray actor around one ``PageWorker``.  Runs in a Ray worker process.
+    """A thin Ray actor around one ``WorkerSession``.  Runs in a Ray worker process.
 
-    ``RayExecutor`` turns it into an actor with ``ray.remote(**ACTOR_OPTIONS)``
+    ``RayTransport`` turns it into an actor with ``ray.remote(**ACTOR_OPTIONS)``
     (so importing this module does not need Ray).  Ray imports this class
     by name in the actor's process: batchocr must be importable there.
     """
 
     def __init__(self, settings: Settings, worker_id: int, run_started: float) -> None:
-        self._args = (settings, worker_id, run_started)
-        self._worker = None
-
-    def start(self) -> tuple[str, int, Any]:
-        """("ready", pid, start events) or ("failed", pid, message): the engine cannot load."""
-        # The driver decides what stops when; Ctrl-C to a terminal's process
-        # group must not cut a page short (a local Ray blocks it already).
+        # The driver decides what stops when; Ctrl-C or SIGTERM to a terminal's
+        # process group must not cut a page short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        from batchocr.worker import PageWorker
+        from batchocr.worker import WorkerSession
 
-        try:
-            self._worker = PageWorker(*self._args)
-            return "ready", os.getpid(), self._worker.start()
-        except Exception as exc:  # tell the driver why, as worker_main does
-            return "failed", os.getpid(), f"{type(exc).__name__}: {exc}"
+        self._session = WorkerSession(settings, worker_id, run_started)
 
-    def process(self, item, attempt: int) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
-        """One page: (record, memory events, restart wanted)."""
-        outcome = self._worker.process(item, attempt)
-        return outcome.record, outcome.events, outcome.restart
-
-    def close(self) -> list[dict[str, Any]]:
-        """Free the engine; the ``exit`` memory event."""
-        return self._worker.close()
+    def call(self, command: protocol.Command) -> protocol.Reply:
+        return self._session.handle(command)
 
 
 # --- driver side -----------------------------------------------------------------
 
 
-@dataclass(kw_only=True)
-class ActorSlot(WorkerSlot):
+@dataclass(eq=False)
+class ActorHandle:
     actor: Any  # ray.actor.ActorHandle
     call: Any = None  # ray.ObjectRef of the one call in flight
-    call_kind: str = "start"  # "start" | "process" | "close"
+    ended: bool = False
 
 
-class RayExecutor(SlotExecutor):
-    """Runs the scheduler's pages on Ray actors.  Driver (supervisor) side."""
+class RayTransport:
+    """Workers as Ray actors (``--executor ray``).  Driver (supervisor) side."""
 
-    def __init__(self, settings: Settings, run_started: float, sink: RunSink) -> None:
-        super().__init__(settings, run_started, sink)
+    start_hint = " (Ray: does the cluster have a free CPU for each worker?)"
+
+    def __init__(self, settings: Settings, run_started: float) -> None:
+        self.settings = settings
+        self.run_started = run_started
         self._ray = _import_ray()
-        self._actor_class = None
+        self._actor_class: Any = None
+        self._connected_here = False
+        self._handles: list[ActorHandle] = []
+        self._ended: list[ActorHandle] = []  # killed with no call in flight: report them
 
-    # --- public ------------------------------------------------------------------
-    def run(self, scheduler: Scheduler) -> None:
-        """Process every task of ``scheduler``; returns when all are recorded or stopped."""
-        self._scheduler = scheduler
-        connected_here = not self._ray.is_initialized()  # else a program embedding us did
-        if connected_here:
+    def open(self) -> None:
+        self._connected_here = not self._ray.is_initialized()  # else a program embedding us did
+        if self._connected_here:
             self._connect()
-        try:
-            self._actor_class = self._ray.remote(**ACTOR_OPTIONS)(PageActor)
-            for worker_id in range(1, min(self.workers(), len(scheduler)) + 1):
-                self._start_worker(worker_id)
-            while self._slots:
-                self._step()
-        finally:
-            self._kill_all()
-            if connected_here:
-                # Stops the Ray processes of a local instance we started;
-                # from a cluster we joined, it only disconnects this driver.
-                self._ray.shutdown()
+        self._actor_class = self._ray.remote(**ACTOR_OPTIONS)(PageActor)
 
-    def workers(self) -> int:
-        """``--workers``, else one per CPU the cluster offers (after ``run`` connected)."""
-        if self.settings.workers:
-            return self.settings.workers
+    def default_workers(self) -> int:
+        """One per CPU the cluster offers."""
         return max(1, int(self._ray.cluster_resources().get("CPU", 1)))
+
+    def start(self, worker_id: int) -> ActorHandle:
+        handle = ActorHandle(self._actor_class.remote(self.settings, worker_id, self.run_started))
+        self._handles.append(handle)
+        self.send(handle, protocol.Start())
+        return handle
+
+    def send(self, handle: ActorHandle, command: protocol.Command) -> None:
+        handle.call = handle.actor.call.remote(command)
+
+    def kill(self, handle: ActorHandle) -> None:
+        try:
+            self._ray.kill(handle.actor, no_restart=True)
+        except Exception:  # already dead, or Ray is shutting down: nothing to end
+            pass
+        if handle.call is None and not handle.ended:
+            self._ended.append(handle)  # no call will fail to tell us
+
+    def wait(self, timeout: float) -> list[tuple[Any, protocol.Reply | protocol.Exited]]:
+        happened: list[tuple[Any, protocol.Reply | protocol.Exited]] = []
+        while self._ended:
+            self._end(self._ended.pop(), "worker (Ray actor) killed", happened)
+        calls = {h.call: h for h in self._handles if h.call is not None}
+        if not calls:
+            time.sleep(timeout)
+            return happened
+        ready, rest = self._ray.wait(list(calls), num_returns=1, timeout=timeout)
+        if ready and rest:  # take everything that is ready now, not one per wake-up
+            more, _ = self._ray.wait(rest, num_returns=len(rest), timeout=0)
+            ready += more
+        for ref in ready:
+            self._settle(calls[ref], happened)
+        return happened
+
+    def close(self) -> None:
+        """End every actor (no orphans on the cluster); leave Ray if we joined it."""
+        for handle in self._handles:
+            self.kill(handle)
+        self._handles.clear()
+        if self._connected_here:
+            # Stops the Ray processes of a local instance we started;
+            # from a cluster we joined, it only disconnects this driver.
+            self._ray.shutdown()
+
+    def _settle(self, handle: ActorHandle, happened: list) -> None:
+        """The call in flight finished: its reply, or its actor's death."""
+        ref, handle.call = handle.call, None
+        try:
+            reply = self._ray.get(ref)
+        except self._ray.exceptions.RayError as exc:  # the actor died (or our call raised)
+            self._end(handle, f"worker (Ray actor) died: {_ray_reason(exc)}", happened)
+            return
+        happened.append((handle, reply))
+        if protocol.is_final(reply):  # an actor's process ends only when killed
+            self.kill(handle)
+            self._end(handle, "exited", happened)
+
+    def _end(self, handle: ActorHandle, cause: str, happened: list) -> None:
+        if handle.ended:
+            return
+        handle.ended = True
+        if handle in self._handles:
+            self._handles.remove(handle)
+        happened.append((handle, protocol.Exited(cause)))
 
     # --- Ray itself --------------------------------------------------------------
     def _connect(self) -> None:
@@ -189,109 +220,6 @@ class RayExecutor(SlotExecutor):
             # runner's (stop, then let in-flight pages finish) must stay.
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, previous_sigterm)
-
-    # --- the loop --------------------------------------------------------------------
-    def _step(self) -> None:
-        owners = {slot.call: slot for slot in self._slots.values() if slot.call is not None}
-        if owners:
-            ready, rest = self._ray.wait(list(owners), num_returns=1, timeout=self._wait_timeout())
-            if ready and rest:  # take everything that is ready now, not one per tick
-                more, _ = self._ray.wait(rest, num_returns=len(rest), timeout=0)
-                ready += more
-            for ref in ready:
-                slot = owners[ref]
-                if self._slots.get(slot.worker_id) is slot and slot.call is ref:
-                    self._settle(slot)
-        else:
-            time.sleep(self._wait_timeout())
-        self._enforce_timeouts()
-        self._enforce_stop()
-
-    def _settle(self, slot: ActorSlot) -> None:
-        """The call in flight on ``slot`` finished: its reply, or its actor's death."""
-        ref, kind = slot.call, slot.call_kind
-        slot.call = None
-        try:
-            reply = self._ray.get(ref)
-        except self._ray.exceptions.RayError as exc:  # the actor died (or our call raised)
-            self._lost(slot, exc)
-            return
-        if kind == "start":
-            self._started(slot, *reply)
-        elif kind == "process":
-            record, events, restart = reply
-            self._page_done(slot, record, events)
-            if restart or slot.timed_out:  # a fresh process; a timed-out actor is being killed anyway
-                self._replace(slot)
-            else:
-                self._dispatch(slot)
-        else:  # "close"
-            self._emit_events(slot, reply)
-            self._retire(slot)
-
-    def _started(self, slot: ActorSlot, status: str, pid: int, payload: Any) -> None:
-        slot.pid = pid
-        if status == "failed":
-            slot.messages.append(payload)
-            self._retire(slot)
-            self._worker_failed_to_start(slot, payload)
-            return
-        self._worker_ready(slot, payload)
-        self._dispatch(slot)
-
-    # --- the transport -----------------------------------------------------------
-    def _send_page(self, slot: ActorSlot, task: Task) -> None:
-        slot.call, slot.call_kind = slot.actor.process.remote(task.item, task.attempt), "process"
-
-    def _send_stop(self, slot: ActorSlot) -> None:
-        slot.call, slot.call_kind = slot.actor.close.remote(), "close"
-
-    def _start_worker(self, worker_id: int) -> ActorSlot:
-        actor = self._actor_class.remote(self.settings, worker_id, self.run_started)
-        slot = ActorSlot(worker_id, actor=actor)
-        slot.call = actor.start.remote()
-        self._slots[worker_id] = slot
-        return slot
-
-    def _kill(self, slot: ActorSlot) -> None:
-        try:
-            self._ray.kill(slot.actor, no_restart=True)
-        except Exception:  # already dead, or Ray is shutting down: nothing to end
-            pass
-
-    # --- deaths, timeouts and replacements -----------------------------------------
-    def _lost(self, slot: ActorSlot, exc: Exception) -> None:
-        """The actor died with a call in flight: account for it, as ``LocalPool._reap``."""
-        self._retire(slot)
-        reason = _ray_reason(exc)
-        if not slot.ready:
-            slot.messages.append(reason)
-        self._account_for_loss(slot, f"worker (Ray actor, pid {slot.pid}) died: {reason}")
-
-    def _replace(self, slot: ActorSlot) -> None:
-        """A planned restart: a fresh actor (a fresh process) in the same slot."""
-        self._retire(slot)
-        if self._scheduler.has_work():
-            self._start_worker(slot.worker_id)
-
-    def _retire(self, slot: ActorSlot) -> None:
-        """Forget ``slot`` and end its actor's process (no-op if it is gone)."""
-        if self._slots.get(slot.worker_id) is slot:
-            del self._slots[slot.worker_id]
-        self._kill(slot)
-
-    def _enforce_stop(self) -> None:
-        if self._stop_deadline is None or time.monotonic() < self._stop_deadline:
-            return  # idle actors are told to close by _dispatch (the scheduler hands out nothing)
-        for slot in self._slots.values():
-            self.sink.memory(self._exit_event(slot, "killed at the end of the interrupt grace period"))
-        self._kill_all()
-
-    def _kill_all(self) -> None:
-        """End every actor now (no orphans on the cluster)."""
-        for slot in list(self._slots.values()):
-            self._kill(slot)
-        self._slots.clear()
 
 
 def _driver_import_path() -> str:

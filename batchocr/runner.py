@@ -10,7 +10,6 @@ import dataclasses
 import json
 import os
 import platform
-import signal
 import sys
 import time
 from collections import Counter
@@ -24,13 +23,15 @@ import batchocr
 from batchocr.config import Settings
 from batchocr.discovery import Discovery, discover
 from batchocr.engines import engine_class
-from batchocr.errors import ConfigError, ExitCode, RunAborted
+from batchocr.errors import ConfigError, ExitCode, RunAborted, exit_code_for_signal
 from batchocr.executors import make_executor
+from batchocr.interrupts import INTERRUPTS
 from batchocr.inventory import check_models
 from batchocr.output import MEMORY, RESULTS, RUN_INFO, JsonlWriter, OutputLock, write_json_atomic
 from batchocr.records import OK, TIMEOUT
 from batchocr.resume import ResumePlan, move_aside, plan_resume
-from batchocr.scheduling import Scheduler
+from batchocr.scheduling import ListSource, Scheduler
+
 SHOWN_FAILURES = 10  # failures listed by path in the summary
 MIN_PAGES_FOR_FAILED_SHARE = 20  # judge the failure share only after this many pages
 
@@ -93,15 +94,16 @@ def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
     out_dir = Path(settings.output_dir).resolve()
     engine.preflight(settings)
     inventory = check_models(settings)  # exit 3 before any worker starts
-    warnings = engine.run_warnings(settings)
+    warnings = engine.run_warnings(settings) + _setting_warnings(settings)
     for warning in warnings:
-        print(f"batchocr: {warning}", file=sys.stderr)
+        print(f"batchocr: warning: {warning}", file=sys.stderr)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        lock = OutputLock(out_dir)
+        locked = lock.acquire()
     except OSError as exc:
-        raise ConfigError(f"cannot create output directory {out_dir}: {exc.strerror or exc}") from None
-    lock = OutputLock(out_dir)
-    if not lock.acquire():
+        raise ConfigError(f"cannot use output directory {out_dir}: {exc.strerror or exc}") from None
+    if not locked:
         raise ConfigError(f"output directory {out_dir} is in use by a running batchocr (pid {lock.holder()})")
     try:
         return _run_locked(input_dir, out_dir, settings, engine, inventory, warnings, restart)
@@ -109,62 +111,76 @@ def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
         lock.release()
 
 
+def _setting_warnings(settings: Settings) -> list[str]:
+    cpus = os.cpu_count() or 1
+    if settings.executor == "local" and settings.workers > cpus:
+        return [
+            f"{settings.workers} workers on {cpus} CPUs: each engine uses one core, so workers beyond "
+            f"{cpus} add memory, not speed"
+        ]
+    return []
+
+
 def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, restart) -> ExitCode:
-    moved = move_aside(out_dir) if restart else None
-    previous_runs = _previous_runs(out_dir)
-    found = discover(input_dir, exclude=[str(out_dir)])
-    plan = plan_resume(out_dir, found.items)
+    try:
+        moved = move_aside(out_dir) if restart else None
+        previous_runs = _previous_runs(out_dir)
+        found = discover(input_dir, exclude=[str(out_dir)])
+        plan = plan_resume(out_dir, found.items)
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise ConfigError(f"cannot prepare the run in {out_dir}: {where}: {exc.strerror or exc}") from None
     workers = min(settings.resolved_workers(), max(1, len(plan.todo)))
 
     info = _run_info(input_dir, out_dir, settings, engine, inventory, found, workers)
     info["resume"] = {
-        "skipped_ok": plan.skipped_ok, "redo": plan.redo, "dropped_lines": plan.dropped_lines,
+        "skipped_ok": plan.skipped_ok,
+        "redo": plan.redo,
+        "dropped_lines": plan.dropped_lines,
         "previous_outputs_moved_to": str(moved) if moved else None,
-    }  # fmt: skip
+    }
     info["previous_runs"] = previous_runs
     info["warnings"] = warnings
     progress = tqdm(
-        total=len(plan.todo), unit="page", file=sys.stderr, dynamic_ncols=True,
+        total=len(plan.todo),
+        unit="page",
+        file=sys.stderr,
+        dynamic_ncols=True,
         disable=settings.quiet or not sys.stderr.isatty(),
-    )  # fmt: skip
+    )
     progress.set_postfix(failed=0, refresh=False)
     sink = OutputSink(out_dir, progress, info["started_epoch"], settings.max_failed_share)
     executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
     write_json_atomic(out_dir / RUN_INFO, info)
-    interrupt = _execute(executor, settings, engine, plan, sink, info, progress)
-    code = _exit_code(sink, interrupt.signum)
-    info["exit_code"] = int(code)
-    _write_run_info_best_effort(out_dir, info)
-    _print_summary(info, sink, found, out_dir)
+    with INTERRUPTS.stopping(executor, settings.grace_seconds):
+        _execute(executor, settings, engine, plan, sink, info, progress)
+        code = _exit_code(sink, INTERRUPTS.signum)
+        info["exit_code"] = int(code)
+        _write_run_info_best_effort(out_dir, info)
+        _print_summary(info, sink, found, out_dir)
     return code
 
 
-def _execute(executor, settings, engine, plan: ResumePlan, sink: OutputSink, info, progress) -> "_Interrupts":
+def _execute(executor, settings, engine, plan: ResumePlan, sink: OutputSink, info, progress) -> None:
     """Run every page to do through the executor; always flush and record how it ended."""
-    interrupt = _Interrupts(executor, settings.grace_seconds)
     sink.on_too_many_failures = lambda message: executor.stop(settings.grace_seconds)
     try:
-        with interrupt.installed():
-            executor.run(Scheduler(plan.todo, settings.retries, engine.name))
-    except RunAborted as exc:
-        info["aborted"] = str(exc)
+        executor.run(Scheduler(ListSource(plan.todo), settings.retries, engine.name))
+    except BaseException as exc:  # run.json says how it ended, whatever happened
+        if isinstance(exc, RunAborted):
+            info["aborted"], info["exit_code"] = str(exc), int(exc.exit_code)
+        else:
+            info["aborted"], info["exit_code"] = f"internal error: {exc!r}", int(ExitCode.INTERNAL)
         raise
-    except OSError as exc:  # disk full, output dir removed: what is written stays
-        info["aborted"] = f"cannot write outputs: {exc.strerror or exc}"
-        raise RunAborted(
-            f"cannot write outputs in {info['output_dir']}: {exc.strerror or exc}; "
-            "everything recorded so far is intact, and a re-run resumes from it"
-        ) from None
     finally:
         progress.close()
         try:
             sink.close()
         except OSError:
             pass  # reported above; the lines written so far are whole
-        _finish_run_info(info, sink, plan, interrupt.signal_name)
+        _finish_run_info(info, sink, plan, INTERRUPTS.signal_name)
         _write_run_info_best_effort(Path(info["output_dir"]), info)
-    return interrupt
 
 
 def _write_run_info_best_effort(out_dir: Path, info: dict[str, Any]) -> None:
@@ -184,50 +200,9 @@ def _previous_runs(out_dir: Path) -> list[dict[str, Any]]:
     return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
 
 
-class _Interrupts:
-    """First SIGINT/SIGTERM: stop handing out pages, give in-flight ones the
-    grace period.  Second: stop now.  Outputs are flushed either way."""
-
-    def __init__(self, executor, grace_seconds: float) -> None:
-        self.executor = executor
-        self.grace_seconds = grace_seconds
-        self.signum: int | None = None
-
-    @property
-    def signal_name(self) -> str | None:
-        return signal.Signals(self.signum).name if self.signum else None
-
-    def _handle(self, signum, frame) -> None:
-        first = self.signum is None
-        self.signum = self.signum or signum
-        self.executor.stop(self.grace_seconds if first else 0.0)
-        if first:
-            print(
-                f"\nbatchocr: {signal.Signals(signum).name}: finishing pages in progress "
-                f"(up to {self.grace_seconds:g} s); again to stop now",
-                file=sys.stderr,
-            )
-
-    def installed(self):
-        import contextlib
-
-        @contextlib.contextmanager
-        def _installed():
-            previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for s, handler in previous.items():
-                    signal.signal(s, handler)
-
-        return _installed()
-
-
 def _exit_code(sink: OutputSink, signum: int | None) -> ExitCode:
-    if signum == signal.SIGINT:
-        return ExitCode.SIGINT
-    if signum == signal.SIGTERM:
-        return ExitCode.SIGTERM
+    if signum is not None:
+        return exit_code_for_signal(signum)
     return ExitCode.PAGES_FAILED if sink.failures else ExitCode.OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -46,6 +47,22 @@ def batchocr_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env["FAULT_STATE_DIR"] = str(tmp_path)
     env.update(extra)
     return env
+
+
+HAVE_RAY = importlib.util.find_spec("ray") is not None
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("ray", marks=[pytest.mark.ray, pytest.mark.skipif(not HAVE_RAY, reason="Ray not installed")]),
+    ]
+)
+def executor(request) -> tuple[str, ...]:
+    """Run a test over every executor: the arguments that choose it.  Ray
+    starts a local instance per run, whose actors inherit the test's
+    environment (the fault engines' FAULT_* settings)."""
+    return ("--executor", request.param)
 
 
 @pytest.fixture

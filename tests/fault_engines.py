@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import tempfile
+import threading
 import time
 
 from PIL import ImageStat
@@ -104,3 +106,119 @@ class NeedsModelFakeEngine(FakeEngine):
         return ModelInventory(
             engine=cls.name, directory="/nonexistent-fake-models", models=(), required=("fake.model",)
         )
+
+
+def _first_time(tag: str) -> bool:
+    """True the first time ``tag`` is asked for in this test (state in $FAULT_STATE_DIR)."""
+    marker = os.path.join(os.environ["FAULT_STATE_DIR"], tag + ".happened")
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+class HangingStartFakeEngine(FakeEngine):
+    """Loading hangs for ever (a model on a dead NFS mount); with
+    $FAULT_HANG_ONCE set, only the first load anywhere in the run hangs."""
+
+    name = "hanging-start-fake"
+
+    def __init__(self, settings) -> None:
+        if not os.environ.get("FAULT_HANG_ONCE") or _first_time("start-hang"):
+            time.sleep(3600)
+        super().__init__(settings)
+
+
+class StoppedStartFakeEngine(FakeEngine):
+    """The first load in the run SIGSTOPs its own process (frozen, not dead)."""
+
+    name = "stopped-start-fake"
+
+    def __init__(self, settings) -> None:
+        if _first_time("start-stop"):
+            os.kill(os.getpid(), signal.SIGSTOP)
+        super().__init__(settings)
+
+
+class HangingFreeFakeEngine(FakeEngine):
+    """free_resources() never returns (while recycling and at the end)."""
+
+    name = "hanging-free-fake"
+
+    def free_resources(self) -> None:
+        time.sleep(3600)
+
+
+class RebuildFailsFakeEngine(FakeEngine):
+    """Loads once per process; building a second engine in the same process
+    raises.  Writes one file per recognition, so tests can count them."""
+
+    name = "rebuild-fails-fake"
+    _built = 0
+
+    def __init__(self, settings) -> None:
+        type(self)._built += 1
+        if type(self)._built > 1:
+            raise RuntimeError("second engine in one process (simulated)")
+        super().__init__(settings)
+
+    def recognize(self, page) -> Recognition:
+        name = os.path.basename(page.path)
+        fd, _ = tempfile.mkstemp(prefix=f"recognised-{name}-", dir=os.environ["FAULT_STATE_DIR"])
+        os.close(fd)
+        return super().recognize(page)
+
+
+class ReservedFieldsFakeEngine(FakeEngine):
+    """Returns extra record fields named like batchocr's own (page, attempt)."""
+
+    name = "reserved-fields-fake"
+
+    def recognize(self, page) -> Recognition:
+        result = super().recognize(page)
+        result.extra = {"page": 99, "attempt": 7, "engine_note": "kept"}
+        return result
+
+
+class StderrFloodFakeEngine(FakeEngine):
+    """Writes 20 MB of warnings to fd 2 per page, as native code does under stress."""
+
+    name = "stderr-flood-fake"
+
+    def recognize(self, page) -> Recognition:
+        line = b"Error in pixGetWidth: pix not defined\n"
+        chunk = line * (1024 * 1024 // len(line))
+        for _ in range(20):
+            os.write(2, chunk)
+        return super().recognize(page)
+
+
+class FreezeMidReplyFakeEngine(FakeEngine):
+    """Pages named *freeze*: a 100 MB text, and the process SIGSTOPs itself
+    while that reply is going through the pipe."""
+
+    name = "freeze-mid-reply-fake"
+
+    def recognize(self, page) -> Recognition:
+        result = super().recognize(page)
+        if "freeze" in os.path.basename(page.path):
+            threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGSTOP)).start()
+            result.text = "x" * (100 * 1024 * 1024)
+        return result
+
+
+class CachingFakeEngine(FakeEngine):
+    """Holds a 30 MB cache from its first page on, released by free_resources()
+    (so a recycle's RSS before and after differ by about that much)."""
+
+    name = "caching-fake"
+
+    def recognize(self, page) -> Recognition:
+        if not hasattr(self, "cache"):
+            self.cache = bytearray(os.urandom(30 * 1024 * 1024))
+        return super().recognize(page)
+
+    def free_resources(self) -> None:
+        del self.cache
+        super().free_resources()

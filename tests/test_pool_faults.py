@@ -14,38 +14,43 @@ import psutil
 from conftest import batchocr_env, read_jsonl
 
 
+FAKE = ("--engine", "fault_engines:FakeEngine")
+# How each executor words a worker killed by SIGKILL (Ray does not report the signal).
+KILLED = {"local": "killed by signal 9", "ray": "died"}
+
+
 def pages_of(result):
     return Counter((r["path"], r["page"]) for r in result.results())
 
 
-def test_every_page_once_with_dynamic_dispatch(run_batchocr, fake_pages):
+def test_every_page_once_with_dynamic_dispatch(run_batchocr, fake_pages, executor):
     names = [f"p{i:02d}.png" for i in range(20)]
-    result = run_batchocr(fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "2")
+    result = run_batchocr(fake_pages(names), *FAKE, "--workers", "2", *executor)
     assert result.returncode == 0, result.stderr
     assert pages_of(result) == Counter({(n, 1): 1 for n in names})
     workers = Counter(r["worker"] for r in result.results())
     assert set(workers) == {1, 2}  # both workers got work
 
 
-def test_poison_page_is_retried_once_then_recorded(run_batchocr, fake_pages):
+def test_poison_page_is_retried_once_then_recorded(run_batchocr, fake_pages, executor):
     names = ["a.png", "b-crash.png", "c.png", "d.png", "e.png"]
-    result = run_batchocr(fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "2")
+    result = run_batchocr(fake_pages(names), *FAKE, "--workers", "2", *executor)
     assert result.returncode == 1
     records = {r["path"]: r for r in result.results()}
     assert pages_of(result) == Counter({(n, 1): 1 for n in names})
     poison = records["b-crash.png"]
     assert poison["status"] == "error"
     assert poison["attempt"] == 2
-    assert "killed by signal 9" in poison["error"]
+    assert KILLED[executor[1]] in poison["error"] and "tried 2 times" in poison["error"]
     assert all(records[n]["status"] == "ok" for n in names if n != "b-crash.png")
-    exits = [e for e in result.memory() if e["event"] == "exit" and "signal 9" in (e.get("cause") or "")]
+    exits = [e for e in result.memory() if e["event"] == "exit" and KILLED[executor[1]] in (e.get("cause") or "")]
     assert len(exits) == 2  # the first try and the retry each killed a worker
     assert "b-crash.png" in result.stderr  # the summary says where it went wrong
 
 
-def test_page_that_crashes_once_succeeds_on_retry(run_batchocr, fake_pages):
+def test_page_that_crashes_once_succeeds_on_retry(run_batchocr, fake_pages, executor):
     names = ["a.png", "b-once.png", "c.png"]
-    result = run_batchocr(fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "2")
+    result = run_batchocr(fake_pages(names), *FAKE, "--workers", "2", *executor)
     assert result.returncode == 0, result.stderr
     records = {r["path"]: r for r in result.results()}
     assert records["b-once.png"]["status"] == "ok"
@@ -60,12 +65,10 @@ def test_os_exit_in_worker_is_a_crash_with_its_code(run_batchocr, fake_pages):
     assert records["a.png"]["status"] == "ok"
 
 
-def test_hanging_page_times_out_and_others_finish(run_batchocr, fake_pages):
+def test_hanging_page_times_out_and_others_finish(run_batchocr, fake_pages, executor):
     names = ["a.png", "b-hang.png", "c.png", "d.png"]
     started = time.monotonic()
-    result = run_batchocr(
-        fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "2", "--timeout", "2"
-    )
+    result = run_batchocr(fake_pages(names), *FAKE, "--workers", "2", "--timeout", "2", *executor)
     assert time.monotonic() - started < 60
     records = {r["path"]: r for r in result.results()}
     assert records["b-hang.png"]["status"] == "timeout"
@@ -88,23 +91,24 @@ def test_engine_exception_is_an_error_record_and_engine_is_rebuilt(run_batchocr,
 def test_recycle_by_count_logs_before_and_after_for_every_worker(run_batchocr, fake_pages):
     names = [f"p{i:02d}.png" for i in range(12)]
     result = run_batchocr(
-        fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "2", "--recycle-every", "2"
+        fake_pages(names), "--engine", "fault_engines:CachingFakeEngine", "--workers", "2", "--recycle-every", "2"
     )
     assert result.returncode == 0, result.stderr
     recycles = [e for e in result.memory() if e["event"] == "recycle"]
     assert {e["worker"] for e in recycles} == {1, 2}
     for e in recycles:
         assert e["reason"] == "count" and e["mode"] == "in-process"
-        assert e["rss_before_mb"] > 0 and e["rss_after_mb"] > 0
+        # the engine's 30 MB cache is there before and gone after: both measured at the right moment
+        assert e["rss_before_mb"] - e["rss_after_mb"] > 20
 
 
-def test_leaking_engine_gets_its_process_replaced(run_batchocr, fake_pages):
+def test_leaking_engine_gets_its_process_replaced(run_batchocr, fake_pages, executor):
     """In-process freeing cannot return this leak: the worker process is replaced."""
     names = [f"p{i:02d}.png" for i in range(6)]
     result = run_batchocr(
         fake_pages(names), "--engine", "fault_engines:LeakyFakeEngine", "--workers", "1",
-        "--max-worker-rss", "150", "--recycle-every", "0",
-    )  # fmt: skip
+        "--max-worker-rss", "150", "--recycle-every", "0", *executor,
+    )
     assert result.returncode == 0, result.stderr
     assert pages_of(result) == Counter({(n, 1): 1 for n in names})
     memory = result.memory()
@@ -116,11 +120,12 @@ def test_leaking_engine_gets_its_process_replaced(run_batchocr, fake_pages):
     assert max(e["rss_mb"] for e in starts) < 150  # and each starts small again
 
 
-def test_engine_that_cannot_load_aborts_quickly(run_batchocr, fake_pages):
+def test_engine_that_cannot_load_aborts_quickly(run_batchocr, fake_pages, executor):
     started = time.monotonic()
-    result = run_batchocr(fake_pages(["a.png", "b.png"]), "--engine", "fault_engines:BrokenInitFakeEngine")
+    result = run_batchocr(fake_pages(["a.png", "b.png"]), "--engine", "fault_engines:BrokenInitFakeEngine", *executor)
     assert result.returncode == 4
     assert "model file is corrupt (simulated)" in result.stderr
+    assert result.run_info()["exit_code"] == 4
     assert time.monotonic() - started < 60
 
 
@@ -131,11 +136,11 @@ def test_missing_model_exits_3_before_any_worker(run_batchocr, fake_pages):
     assert not (result.out_dir / "memory.jsonl").exists()  # no worker ever started
 
 
-def test_sigkill_of_a_worker_from_outside_loses_nothing(tmp_path, fake_pages):
+def test_sigkill_of_a_worker_from_outside_loses_nothing(tmp_path, fake_pages, executor):
     """A real kill from the test while pages are in flight."""
     names = [f"p{i:02d}.png" for i in range(30)]
     out_dir = tmp_path / "out"
-    proc = _start_fake_run(tmp_path, fake_pages(names), out_dir, sleep="0.3")
+    proc = _start_fake_run(tmp_path, fake_pages(names), out_dir, sleep="0.3", args=executor)
     victim = _wait_for_worker_with_results(out_dir, proc)
     os.kill(victim, signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
@@ -145,6 +150,8 @@ def test_sigkill_of_a_worker_from_outside_loses_nothing(tmp_path, fake_pages):
     assert all(r["status"] == "ok" for r in records)
     assert any(r["attempt"] == 2 for r in records)  # the page in hand was retried
     assert victim not in {r["pid"] for r in records if r["attempt"] == 2}
+    lost = [e for e in read_jsonl(out_dir / "memory.jsonl") if e["event"] == "exit" and e["pid"] == victim]
+    assert len(lost) == 1 and KILLED[executor[1]] in lost[0]["cause"]
 
 
 def test_three_worker_kills_in_one_run_lose_nothing(tmp_path, fake_pages):
@@ -165,13 +172,15 @@ def test_three_worker_kills_in_one_run_lose_nothing(tmp_path, fake_pages):
     assert len(killed) == 3 and all("signal 9" in e["cause"] for e in killed)
 
 
-def _start_fake_run(tmp_path, in_dir, out_dir, sleep: str) -> subprocess.Popen:
+def _start_fake_run(tmp_path, in_dir, out_dir, sleep: str, args=()) -> subprocess.Popen:
     """A 2-worker run with the fake engine, in the background, to kill workers of."""
     return subprocess.Popen(
-        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir),
-         "--engine", "fault_engines:FakeEngine", "--workers", "2", "--quiet"],
-        env=batchocr_env(tmp_path, FAULT_SLEEP=sleep), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir), *FAKE, "--workers", "2"]
+        + ["--quiet", *args],
+        env=batchocr_env(tmp_path, FAULT_SLEEP=sleep),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_worker_with_results(out_dir, proc, timeout=60, min_results=3, exclude=()) -> int:

@@ -26,7 +26,7 @@ def engine_class(name: str) -> type[Engine]:
     try:
         module = importlib.import_module(module_name)
         cls = getattr(module, class_name)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, ValueError) as exc:  # ValueError: an empty module name
         raise ConfigError(f"cannot load engine {name!r}: {exc}") from None
     if not (isinstance(cls, type) and issubclass(cls, Engine)):
         raise ConfigError(f"engine {name!r} is not a batchocr Engine subclass")
