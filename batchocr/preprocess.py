@@ -58,10 +58,12 @@ class InkMask:
         mask = small.point(lambda v: 255 if v < threshold else 0)
         return cls(mask=mask, scale=scale, background=background)
 
+    def ink_pixels(self) -> int:
+        return self.mask.histogram()[255]
+
     def ink_share(self) -> float:
         """Share of the mask's pixels that are ink (0-1)."""
-        histogram = self.mask.histogram()
-        return histogram[255] / max(1, self.mask.width * self.mask.height)
+        return self.ink_pixels() / max(1, self.mask.width * self.mask.height)
 
 
 def _levels(image: Image.Image) -> tuple[int, int]:
@@ -193,7 +195,7 @@ def uncovered_ink(ink: InkMask, boxes: list[tuple[int, int, int, int]], margin: 
     """Share of the ink (0-1) outside every box; boxes in page pixels.  Each
     box grows by ``margin`` mask pixels so stroke edges at its border count as
     covered.  1.0 for a page with ink and no boxes, 0.0 without ink."""
-    total = ink.mask.histogram()[255]
+    total = ink.ink_pixels()
     if not total:
         return 0.0
     cover = Image.new("L", ink.mask.size, 255)

@@ -33,7 +33,10 @@ from batchocr.preprocess import InkMask, Straighten, uncovered_ink
 SECOND_LOOK_BELOW = 70.0  # mean word confidence that asks for a second look
 MAX_UNCOVERED_INK = 0.25  # share of ink outside every line read
 MIN_INK = 0.001  # share of the page (at ~50 dpi) that is ink: below it, a blank page
-MIN_CHARS = 5  # fewer non-space characters than this is "no text"
+MIN_CHARS = 5  # fewer non-space characters than this may be "no text" ...
+INK_PER_CHARACTER = 10  # ... when they explain under a fifth of the ink: a
+# character of body text inks ~10 pixels of the ~50 dpi mask, so "odd" alone
+# on a page is a short page, and "a" on a page of ink is no reading at all.
 SECOND_WINS_BY = 1.05  # the second reading must score this many times the first
 
 NO_TEXT = "no text on an inked page"
@@ -67,7 +70,7 @@ def second_look_reason(first: Reading, ink: InkMask) -> str | None:
     """Why the first reading looks incomplete, or None when it looks whole."""
     if not has_ink(ink):
         return None  # a blank page: nothing to find
-    if first.characters() < MIN_CHARS:
+    if _no_text(first, ink):
         return NO_TEXT
     if first.confidence is not None and first.confidence < SECOND_LOOK_BELOW:
         return "low confidence"
@@ -84,6 +87,11 @@ def better(first: Reading, second: Reading) -> Reading:
 
 def suspect(reading: Reading, ink: InkMask) -> str | None:
     """Why the page must not count as done: ink, yet no text after every pass."""
-    if has_ink(ink) and reading.characters() < MIN_CHARS:
+    if has_ink(ink) and _no_text(reading, ink):
         return NO_TEXT
     return None
+
+
+def _no_text(reading: Reading, ink: InkMask) -> bool:
+    characters = reading.characters()
+    return characters < MIN_CHARS and characters * INK_PER_CHARACTER < 0.2 * ink.ink_pixels()

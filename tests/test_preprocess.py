@@ -106,3 +106,13 @@ def test_an_inked_page_without_text_is_suspect_and_a_blank_one_is_not():
     assert suspect(reading("", None), ink) == NO_TEXT
     assert suspect(reading("", None), blank) is None
     assert suspect(reading("ledger harbor", 90), ink) is None
+    assert suspect(reading("a", 40), ink) == NO_TEXT  # one stray letter does not read a page of ink
+
+
+def test_a_page_with_one_short_word_is_not_suspect():
+    page = Image.new("L", (1000, 600), 255)
+    ImageDraw.Draw(page).text((40, 40), "odd", font=ImageFont.load_default(size=32), fill=0)
+    ink = InkMask.of(page, None)
+    assert suspect(reading("odd", 96), ink) is None
+    assert second_look_reason(reading("odd", 96, [(38, 40, 100, 75)]), ink) is None
+    assert suspect(reading("", None), ink) == NO_TEXT

@@ -28,9 +28,10 @@ from batchocr.preprocess import InkMask, Straighten, estimate_skew
 from batchocr.second_look import Reading
 
 # DetectOrientationScript's confidence under which a page is never turned.
-# Upright sample pages that reached it scored 6.8-29; the turned ones 22-28;
-# a turn is only ever tried on a page whose first reading looked wrong, and
-# kept only when the turned reading scores better (second_look.better).
+# At full resolution it named every sample page's orientation right, with
+# confidence 6.8-29 (benchmarks/RESULTS.md).  Besides, a turn is only tried
+# on a page whose first reading looked wrong, and kept only when the turned
+# reading scores better (second_look.better).
 MIN_ORIENTATION_CONFIDENCE = 2.0
 
 
