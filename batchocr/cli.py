@@ -1,23 +1,28 @@
-"""Command line: ``batchocr run`` and ``batchocr models``.  Parsing only.
+"""Command line: ``batchocr run``, ``models`` and ``report``.  Parsing only.
 
-Every ``run`` option defaults to ``None`` here so that ``config.load_settings``
-alone decides precedence (command line > environment > config file >
-defaults).  Exceptions carry their exit code; ``main`` maps them in one place.
+Every setting is a flag, made from the ``Settings`` fields (their help text
+and group live there), so a new setting needs no code here.  Options default
+to ``None`` so that ``config.load_settings`` alone decides precedence
+(command line > environment > config file > defaults).  Exceptions carry
+their exit code; ``main`` maps them in one place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import tempfile
 import time
 import traceback
+import typing
+from dataclasses import fields
 
 import click
 
 import batchocr
-from batchocr.config import load_settings
+from batchocr.config import FIELD_TYPES, GROUPS, Settings, load_settings, unknown_environment
 from batchocr.errors import BatchOcrError, ConfigError, ExitCode
 from batchocr.executors import EXECUTORS
 from batchocr.interrupts import INTERRUPTS
@@ -27,53 +32,98 @@ from batchocr.interrupts import INTERRUPTS
 CRASH_DIR: str | None = None
 
 
-def _settings_options(func):
-    """Options shared by every command that builds Settings."""
-    options = [
-        click.option("--engine", help="OCR engine: tesseract (default), aspose, or module:Class."),
-        click.option("--lang", help="Language codes joined by '+', e.g. eng+deu (default eng)."),
-        click.option("--model-dir", help="The engine's model directory (default: the engine's own)."),
-        click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                     help="TOML config file (see config.example.toml)."),  # fmt: skip
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+CHOICES = {"executor": sorted(EXECUTORS), "aspose_ai": ["spellcheck"]}
+CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
 
-@click.group()
+class SettingOption(click.Option):
+    """An option made from a ``Settings`` field; ``--help`` lists it under its group."""
+
+    def __init__(self, *args, group: str = "other", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.group = group
+
+
+class GroupedCommand(click.Command):
+    """A command whose ``--help`` shows its options by settings group."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record:
+                sections.setdefault(getattr(param, "group", "other"), []).append(record)
+        for group in (*GROUPS, "other"):
+            if group in sections:
+                with formatter.section(group.capitalize()):
+                    formatter.write_dl(sections[group])
+
+
+def settings_options(*groups: str):
+    """One option per ``Settings`` field of these groups (all when none named),
+    plus ``--config``.  Every option defaults to ``None``, so that
+    ``config.load_settings`` alone decides precedence."""
+
+    def decorate(func):
+        for setting in reversed(fields(Settings)):
+            if not groups or setting.metadata.get("group") in groups:
+                func = _setting_option(setting)(func)
+        return click.option(
+            "--config",
+            "config_file",
+            type=click.Path(dir_okay=False),
+            help="TOML config file (see config.example.toml); also BATCHOCR_CONFIG.",
+            cls=SettingOption,
+            group="input and output",
+        )(func)
+
+    return decorate
+
+
+def _setting_option(setting: dataclasses.Field):
+    meta = setting.metadata
+    flag = "--" + setting.name.replace("_", "-")
+    base = next((t for t in typing.get_args(FIELD_TYPES[setting.name]) if t is not type(None)), FIELD_TYPES[setting.name])
+    if base is bool:
+        decls, kind = [f"{flag}/--no-{flag[2:]}"], None
+    else:
+        decls = [d for d in (meta.get("short"), flag, meta.get("alias")) if d]
+        kind = click.Choice(CHOICES[setting.name]) if setting.name in CHOICES else CLICK_TYPES.get(base, click.STRING)
+        if setting.name == "recycle_every":  # a number or "auto": config checks it
+            kind = click.STRING
+    default = "auto" if setting.name == "recycle_every" else setting.default
+    shown = "" if default is None or default is False else f" (default: {default})"
+    return click.option(
+        *decls, setting.name, type=kind, default=None, help=meta.get("help", "") + shown, cls=SettingOption,
+        group=meta.get("group", "other"),
+    )
+
+
+def _load(options: dict, config_file: str | None) -> Settings:
+    """Settings from the command line, the environment and the config file;
+    warns of ``BATCHOCR_*`` variables that name no setting."""
+    for warning in unknown_environment(os.environ):
+        click.echo(f"batchocr: warning: {warning}", err=True)
+    return load_settings(options, config_file)
+
+
+@click.group(context_settings=CONTEXT)
 @click.version_option(batchocr.__version__, prog_name="batchocr")
 def cli() -> None:
     """Batch OCR over a directory of scans, with a recycling worker pool."""
 
 
-@cli.command()
+@cli.command(cls=GroupedCommand)
 @click.argument("input_dir", type=click.Path(file_okay=False))
-@click.option("-o", "--output-dir", help="Where results go (default ./batchocr-out).")
-@click.option("--workers", type=int, help="Worker processes (default: one per CPU).")
 @click.option(
-    "--recycle-every",
-    help="Rebuild each worker's engine every N images; 0 = never; auto (default): every 200 or more, "
-    "once the engine has worked 50x as long as a rebuild takes.",
+    "--restart",
+    is_flag=True,
+    help="Start over: move earlier outputs aside instead of resuming.",
+    cls=SettingOption,
+    group="input and output",
 )
-@click.option("--max-worker-rss", type=int, help="Recycle a worker above this RSS in MB (default 2048; 0 = off).")
-@click.option("--timeout", type=float, help="Seconds one page may take before its worker is killed (default 300).")
-@click.option(
-    "--start-timeout", type=float, help="Seconds a worker may take to load or rebuild its engine (default 120)."
-)
-@click.option("--max-image-pixels", type=int, help="Refuse pages above this many pixels (default 100000000).")
-@click.option("--executor", type=click.Choice(sorted(EXECUTORS)), help="Where workers run (default local).")
-@click.option("--ray-address", help="With --executor ray: the cluster to join (default: start a local Ray).")
-@click.option("--aspose-license", help="Aspose license file (engine aspose).")
-@click.option("--aspose-ai", type=click.Choice(["spellcheck"]), help="Aspose AI post-processing (engine aspose).")
-@click.option("--aspose-resource-dir", help="Aspose OCR resources, e.g. non-Latin languages (engine aspose).")
-@click.option("--rotate-pages/--no-rotate-pages", default=None,
-              help="Turn pages scanned sideways or upside down upright (default on).")
-@click.option("--deskew/--no-deskew", default=None, help="Straighten crooked pages before OCR (default on).")
-@click.option("--psm", type=int, help="Tesseract page segmentation mode, e.g. 6 = one block (default 3 = auto).")
-@click.option("--quiet/--no-quiet", default=None, help="No progress bar.")
-@click.option("--restart", is_flag=True, help="Start over: move earlier outputs aside instead of resuming.")
-@_settings_options
+@settings_options()
 def run(input_dir: str, config_file: str | None, restart: bool, **options) -> None:
     """Recognise every page under INPUT_DIR.
 
@@ -88,31 +138,42 @@ def run(input_dir: str, config_file: str | None, restart: bool, **options) -> No
     from batchocr.runner import run as run_job
 
     global CRASH_DIR
-    settings = load_settings(options, config_file)
+    settings = _load(options, config_file)
     CRASH_DIR = settings.output_dir
+    if os.path.isfile(settings.output_dir):
+        raise ConfigError(f"-o {settings.output_dir} is a file; give a directory (it is created if missing)")
     sys.exit(int(run_job(input_dir, settings, restart=restart)))
 
 
-@cli.group()
+@cli.group(context_settings=CONTEXT)
 def models() -> None:
     """The engine's model inventory."""
 
 
-@models.command("list")
+@models.command("list", cls=GroupedCommand)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@_settings_options
+@settings_options("engine", "aspose engine")
 def models_list(config_file: str | None, as_json: bool, **options) -> None:
-    """Every local model: name, path, size, status, and whether a run needs it."""
+    """Every local model: name, path, size, status, and whether a run needs it.
+
+    Exits 3 when a model the run would need is missing."""
     from batchocr.inventory import take_inventory
 
-    settings = load_settings(options, config_file)
+    settings = _load(options, config_file)
     inventory = take_inventory(settings)
     data = inventory.to_json(settings.old_model_prefix)
     if as_json:
         click.echo(json.dumps(data, indent=2))
-        return
+    else:
+        _print_inventory(data)
+    if data["missing"]:  # a script can ask: would a run start?
+        sys.exit(int(ExitCode.MODEL_CHECK))
+
+
+def _print_inventory(data: dict) -> None:
+    absent = "" if os.path.isdir(data["directory"]) else "  (does not exist)"
     click.echo(f"engine:    {data['engine']}")
-    click.echo(f"directory: {data['directory']}")
+    click.echo(f"directory: {data['directory']}{absent}")
     for extra in data["extra_directories"]:
         click.echo(f"also:      {extra}")
     for m in data["models"]:
@@ -124,24 +185,23 @@ def models_list(config_file: str | None, as_json: bool, **options) -> None:
         click.echo(f"  MISSING  needed  {name}")
 
 
-@models.command("path")
-@_settings_options
+@models.command("path", cls=GroupedCommand)
+@settings_options("engine", "aspose engine")
 def models_path(config_file: str | None, **options) -> None:
     """The model directory (absolute), for scripts."""
     from batchocr.inventory import take_inventory
 
-    click.echo(take_inventory(load_settings(options, config_file)).directory)
+    click.echo(take_inventory(_load(options, config_file)).directory)
 
 
-@models.command("prune")
-@click.option("--prefix", help="Models named with this prefix are OLD (default old_).")
+@models.command("prune", cls=GroupedCommand)
 @click.option("--yes", is_flag=True, help="Really delete; without it, only show what would go.")
-@_settings_options
-def models_prune(config_file: str | None, prefix: str | None, yes: bool, **options) -> None:
+@settings_options("engine", "aspose engine")
+def models_prune(config_file: str | None, yes: bool, **options) -> None:
     """Remove OLD models; never a needed one, never outside the model directory."""
     from batchocr.inventory import plan_prune, prune, take_inventory
 
-    settings = load_settings({**options, "old_model_prefix": prefix}, config_file)
+    settings = _load(options, config_file)
     decisions = plan_prune(take_inventory(settings), settings.old_model_prefix)
     if not decisions:
         click.echo(f"nothing to prune (no models named {settings.old_model_prefix}*)")
@@ -166,7 +226,7 @@ def models_prune(config_file: str | None, prefix: str | None, yes: bool, **optio
 def report(out_dir: str, as_json: bool, plot: str | None, html: str | None) -> None:
     """Summarise OUT_DIR: pages, throughput, worker memory and recycles, failures.
 
-    Charts need matplotlib: pip install 'batchocr[plot]'.
+    Charts need matplotlib (bash scripts/setup.sh plot).
     """
     from batchocr.report import main as report_main
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import signal
+import sys
 
 
 class ExitCode(enum.IntEnum):
@@ -55,6 +56,12 @@ class Interrupted(BatchOcrError):
     @property
     def exit_code(self) -> ExitCode:  # type: ignore[override]
         return exit_code_for_signal(self.signum)
+
+
+def pip_hint(requirement: str, extra: str) -> str:
+    """How to install an optional package into the environment batchocr runs in
+    (not ``pip install 'batchocr[...]'``: batchocr is installed from a checkout)."""
+    return f"{sys.executable} -m pip install '{requirement}' (from a checkout: bash scripts/setup.sh {extra})"
 
 
 def exit_code_for_signal(signum: int) -> ExitCode:

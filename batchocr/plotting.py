@@ -25,10 +25,10 @@ import io
 from pathlib import Path
 from typing import Any
 
-from batchocr.errors import ConfigError
+from batchocr.errors import ConfigError, pip_hint
 from batchocr.report import RunSeries
 
-INSTALL_HINT = "pip install 'batchocr[plot]'"
+INSTALL_HINT = pip_hint("matplotlib>=3.7", "plot")
 FIGURE_SIZE = (11, 8)  # inches
 DPI = 100  # FIGURE_SIZE x DPI = 1100 x 800 px
 RESTART_COLOUR = "black"

@@ -157,7 +157,10 @@ class LocalTransport:
         try:
             worker = self._spawn(worker_id)
         except OSError as exc:  # too many open files, no memory to fork, ...
-            raise RunAborted(f"cannot start a worker process: {exc.strerror or exc}") from None
+            raise RunAborted(
+                f"cannot start a worker process: {exc.strerror or exc}; "
+                "try fewer --workers, or raise the limit it hit (ulimit -n for open files)"
+            ) from None
         self._workers.append(worker)
         for conn, what in ((worker.replies, "replies"), (worker.output, "output")):
             os.set_blocking(conn.fileno(), False)

@@ -29,46 +29,19 @@ Worker stderr stays in Ray's own logs.
 """
 from __future__ import annotations
 
-import logging
-import os
 import signal
-import socket
-import sys
-import sysconfig
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from batchocr.config import Settings
-from batchocr.errors import ConfigError, RunAborted
 from batchocr import protocol
+from batchocr.config import Settings
+from batchocr.ray_cluster import connect, import_ray, ray_reason
 
-INSTALL_HINT = "pip install 'batchocr[ray]'"
 # Ray resources and fault handling of one worker actor: one CPU (engines are
-# single-threaded); Ray restarts and retries nothing, the Scheduler decides.
+# single-threaded); Ray restarts and retries nothing, the supervisor decides.
 ACTOR_OPTIONS = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0}
-# Object store of a local Ray instance: only records pass through it (pages
-# are read by the actors), so the minimum Ray accepts is plenty.
-LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
-# Ray does not send its token to an explicit address unless told to.
-AUTH_HINT = (
-    "; if the cluster uses token authentication, set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN"
-    " (or ~/.ray/auth_token) to the cluster's token"
-)
-# How long a --ray-address host:port may take to accept a TCP connection.
-CONNECT_CHECK_SECONDS = 10.0
-# Ray's own messages shown by the driver: errors only (records say the rest).
-RAY_LOGGING_LEVEL = logging.ERROR
 
-
-def _import_ray():
-    """Ray is an optional extra: import it only when this executor is chosen."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError(f"--executor ray needs Ray ({exc}); install it with: {INSTALL_HINT}") from None
-    return ray
 
 
 # --- actor side ----------------------------------------------------------------
@@ -112,7 +85,7 @@ class RayTransport:
     def __init__(self, settings: Settings, run_started: float) -> None:
         self.settings = settings
         self.run_started = run_started
-        self._ray = _import_ray()
+        self._ray = import_ray()
         self._actor_class: Any = None
         self._connected_here = False
         self._handles: list[ActorHandle] = []
@@ -121,7 +94,7 @@ class RayTransport:
     def open(self) -> None:
         self._connected_here = not self._ray.is_initialized()  # else a program embedding us did
         if self._connected_here:
-            self._connect()
+            connect(self._ray, self.settings)
         self._actor_class = self._ray.remote(**ACTOR_OPTIONS)(PageActor)
 
     def default_workers(self) -> int:
@@ -177,7 +150,7 @@ class RayTransport:
         try:
             reply = self._ray.get(ref)
         except self._ray.exceptions.RayError as exc:  # the actor died (or our call raised)
-            self._end(handle, f"worker (Ray actor) died: {_ray_reason(exc)}", happened)
+            self._end(handle, f"worker (Ray actor) died: {ray_reason(exc)}", happened)
             return
         happened.append((handle, reply))
         if protocol.is_final(reply):  # an actor's process ends only when killed
@@ -191,78 +164,3 @@ class RayTransport:
         if handle in self._handles:
             self._handles.remove(handle)
         happened.append((handle, protocol.Exited(cause)))
-
-    # --- Ray itself --------------------------------------------------------------
-    def _connect(self) -> None:
-        """Join ``ray_address``, or start a local Ray instance sized for this machine."""
-        previous_sigterm = signal.getsignal(signal.SIGTERM)
-        quiet = dict(logging_level=RAY_LOGGING_LEVEL, log_to_driver=False)
-        try:
-            if self.settings.ray_address:
-                _check_reachable(self.settings.ray_address)
-                self._ray.init(address=self.settings.ray_address, **quiet)
-            else:
-                self._ray.init(
-                    address="local",  # never join a cluster found by chance (RAY_ADDRESS, `ray start`)
-                    num_cpus=self.settings.resolved_workers(),
-                    object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                    include_dashboard=False,
-                    runtime_env={"env_vars": {"PYTHONPATH": _driver_import_path()}},
-                    **quiet,
-                )
-        except (ConnectionError, ValueError, RuntimeError, self._ray.exceptions.RayError) as exc:
-            if not self.settings.ray_address:
-                raise RunAborted(f"cannot start a local Ray instance: {exc}") from None
-            hint = "" if os.environ.get("RAY_AUTH_MODE") else AUTH_HINT
-            raise ConfigError(f"cannot join the Ray cluster at {self.settings.ray_address}: {exc}{hint}") from None
-        finally:
-            # ray.init installs a SIGTERM handler that exits at once; the
-            # runner's (stop, then let in-flight pages finish) must stay.
-            if threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, previous_sigterm)
-
-
-def _driver_import_path() -> str:
-    """The driver's import path for a local instance's actors, as ``spawn``
-    gives it to local workers, minus this interpreter's own directories
-    (the actors run the same interpreter and find those anyway)."""
-    own = {os.path.realpath(p) for p in sysconfig.get_paths().values()}
-    entries = []
-    for entry in sys.path:
-        entry = os.path.abspath(entry or os.getcwd())
-        if os.path.realpath(entry) not in own and os.path.isdir(entry) and entry not in entries:
-            entries.append(entry)
-    return os.pathsep.join(entries)
-
-
-def _check_reachable(address: str) -> None:
-    """Fail in seconds, not minutes, on a wrong ``host:port`` (Ray retries its
-    connection for a long time).  ``auto`` and other forms are left to Ray."""
-    host, sep, port = address.split("://")[-1].rpartition(":")
-    if not sep or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=CONNECT_CHECK_SECONDS).close()
-    except OSError as exc:
-        raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
-
-
-def _ray_reason(exc: Exception) -> str:
-    """Ray's explanation of a failed call, shortened to one line for records.
-
-    Display only: nothing is decided on this text."""
-    text = getattr(exc, "error_msg", None) or str(exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # ActorDiedError lists class_name, actor_id, pid, ... as "key: value" lines
-    # after a generic first line; the rest explains the death.
-    generic = getattr(type(exc), "BASE_ERROR_MSG", None)
-    lines = [ln for ln in lines if ln.split(":")[0] not in _RAY_ID_LINES and ln != generic]
-    reason = " ".join(lines)
-    if len(reason) > REASON_CHARS:  # whole sentences, then an ellipsis
-        cut = reason.rfind(". ", 0, REASON_CHARS)
-        reason = reason[: cut + 1 if cut > 0 else REASON_CHARS] + " ..."
-    return reason or type(exc).__name__
-
-
-REASON_CHARS = 200  # Ray's death explanations run to 800 characters
-_RAY_ID_LINES = {"class_name", "actor_id", "pid", "name", "namespace", "ip"}

@@ -124,6 +124,8 @@ def _setting_warnings(settings: Settings) -> list[str]:
 def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, restart) -> ExitCode:
     try:
         moved = move_aside(out_dir) if restart else None
+        if moved:
+            print(f"batchocr: --restart: earlier outputs moved to {moved}", file=sys.stderr)
         previous_runs = _previous_runs(out_dir)
         found = discover(input_dir, exclude=[str(out_dir)])
         plan = plan_resume(out_dir, found.items)
@@ -206,6 +208,10 @@ def _exit_code(sink: OutputSink, signum: int | None) -> ExitCode:
     return ExitCode.PAGES_FAILED if sink.failures else ExitCode.OK
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -275,9 +281,9 @@ def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out
     if c["not_done"]:
         parts.append(f"{c['not_done']} not done (run again to resume)")
     line = (
-        f"batchocr: {c['pages']} pages in {info['files']} files: {', '.join(parts)}; "
-        f"{info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
-        f"{info['workers']} workers -> {out_dir / RESULTS}"
+        f"batchocr: {_now()} run {info['run']}: {_count(c['pages'], 'page')} in {_count(info['files'], 'file')}: "
+        f"{', '.join(parts)}; {info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
+        f"{_count(info['workers'], 'worker')} -> {out_dir / RESULTS}"
     )
     print(line, file=sys.stderr)
     if sink.too_many_failures:

@@ -91,7 +91,7 @@ class Scheduler:
 
         Returns (task to retry on a fresh worker, None), (None, final record),
         or (None, None) when the run is stopping and the page stays to do."""
-        common = dict(engine=self._engine, worker=worker, pid=pid, attempt=task.attempt)
+        common: dict[str, Any] = dict(engine=self._engine, worker=worker, pid=pid, attempt=task.attempt)
         if timed_out:
             return None, page_record(task.item, status=TIMEOUT, error=cause, error_kind="timeout", **common)
         if self.stopping:  # interrupted: leave it unrecorded, a resume redoes it

@@ -262,7 +262,7 @@ class Supervisor:
         interrupted_out = self._stop_deadline is not None and now >= self._stop_deadline
         for slot in list(self._slots.values()):
             if slot.state is State.KILLED:
-                if now >= slot.deadline:  # the transport never saw it end
+                if slot.deadline is not None and now >= slot.deadline:  # the transport never saw it end
                     self._gone(slot, protocol.Exited("did not end after being killed"))
             elif interrupted_out:
                 self._kill(slot, "killed at the end of the interrupt grace period")

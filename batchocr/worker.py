@@ -110,7 +110,7 @@ class PageWorker:
         return outcome
 
     def _recognise(self, item: WorkItem, attempt: int) -> dict[str, Any]:
-        common = dict(engine=self._engine_cls.name, worker=self.worker_id, pid=self.pid, attempt=attempt)
+        common: dict[str, Any] = dict(engine=self._engine_cls.name, worker=self.worker_id, pid=self.pid, attempt=attempt)
         started = time.perf_counter()
         try:
             page = decode_page(item.path, item.page, self.settings.max_image_pixels)

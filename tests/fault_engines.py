@@ -196,16 +196,28 @@ class StderrFloodFakeEngine(FakeEngine):
 
 class FreezeMidReplyFakeEngine(FakeEngine):
     """Pages named *freeze*: a 100 MB text, and the process SIGSTOPs itself
-    while that reply is going through the pipe."""
+    once 4 MB of its reply have gone into the pipe (watched through
+    /proc/self/io), i.e. in the middle of sending it."""
 
     name = "freeze-mid-reply-fake"
 
     def recognize(self, page) -> Recognition:
         result = super().recognize(page)
         if "freeze" in os.path.basename(page.path):
-            threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGSTOP)).start()
+            threading.Thread(target=_stop_after_writing, args=(_written() + 4 * 1024 * 1024,), daemon=True).start()
             result.text = "x" * (100 * 1024 * 1024)
         return result
+
+
+def _written() -> int:
+    with open("/proc/self/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
+
+
+def _stop_after_writing(limit: int) -> None:
+    while _written() < limit:
+        time.sleep(0.001)
+    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class CachingFakeEngine(FakeEngine):
@@ -222,3 +234,23 @@ class CachingFakeEngine(FakeEngine):
     def free_resources(self) -> None:
         del self.cache
         super().free_resources()
+
+
+class SlowPreflightFakeEngine(FakeEngine):
+    """Its preflight takes a minute (a slow license server), to interrupt."""
+
+    name = "slow-preflight-fake"
+
+    @classmethod
+    def preflight(cls, settings) -> None:
+        time.sleep(60)
+
+
+class BuggyFakeEngine(FakeEngine):
+    """A bug in code the supervisor runs (not a user error)."""
+
+    name = "buggy-fake"
+
+    @classmethod
+    def run_warnings(cls, settings) -> list[str]:
+        return [str(1 / 0)]

@@ -41,7 +41,7 @@ def test_config_file_from_environment(tmp_path):
     "toml, message",
     [
         ("wrokers = 2\n", "unknown setting"),
-        ("workers = 'many'\n", "expected int"),
+        ("workers = 'many'\n", "c.toml: workers: expected a whole number"),
         ("workers = -1\n", "workers must be"),
         ("workers = [\n", "cannot read config file"),
     ],
@@ -54,7 +54,7 @@ def test_bad_config_is_a_clear_error(tmp_path, toml, message):
 
 
 def test_bad_environment_value():
-    with pytest.raises(ConfigError, match="max_worker_rss"):
+    with pytest.raises(ConfigError, match="BATCHOCR_MAX_WORKER_RSS: expected a whole number"):
         load_settings({}, environ={"BATCHOCR_MAX_WORKER_RSS": "lots"})
 
 
@@ -75,3 +75,30 @@ def test_example_config_documents_every_setting():
     loaded = load_settings({}, REPO / "config.example.toml", environ={})
     defaults = dataclasses.replace(Settings(), output_dir=os.path.abspath(Settings.output_dir))
     assert dataclasses.asdict(loaded) == dataclasses.asdict(defaults)
+
+
+def test_every_setting_is_a_flag_with_help_and_short_forms_people_type(tmp_path):
+    from click.testing import CliRunner
+
+    from batchocr.cli import cli
+
+    help_text = CliRunner().invoke(cli, ["run", "-h"]).output
+    for name in FIELD_NAMES:
+        assert "--" + name.replace("_", "-") in help_text, name
+    for form in ("-j, --workers, --jobs", "-l, --lang", "-o, --output-dir"):
+        assert form in help_text
+    assert "Workers and recycling:" in help_text and "Limits:" in help_text
+
+
+def test_a_bad_value_names_where_it_came_from(tmp_path):
+    with pytest.raises(ConfigError, match=r"BATCHOCR_WORKERS: expected a whole number, got 'two'"):
+        load_settings({}, environ={"BATCHOCR_WORKERS": "two"})
+
+
+def test_a_misspelled_environment_variable_is_named_with_the_closest_setting():
+    from batchocr.config import unknown_environment
+
+    warnings = unknown_environment({"BATCHOCR_WORKER": "4", "BATCHOCR_WORKERS": "2", "PATH": "/bin"})
+    assert warnings == [
+        "environment variable BATCHOCR_WORKER is not a batchocr setting; ignored; did you mean BATCHOCR_WORKERS?"
+    ]

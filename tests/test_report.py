@@ -187,7 +187,7 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
     from batchocr import plotting
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
-    with pytest.raises(ConfigError, match=r"pip install 'batchocr\[plot\]'"):
+    with pytest.raises(ConfigError, match=r"-m pip install 'matplotlib>=3.7' \(from a checkout: bash scripts/setup.sh plot\)"):
         plotting.render([], {})
 
 

@@ -289,36 +289,31 @@ def test_a_worker_that_does_not_stop_is_killed(monkeypatch):
     assert all("did not exit within" in e["cause"] for e in sink.exits())
 
 
-def test_an_interrupt_lets_pages_in_progress_finish_and_hands_out_nothing_more():
-    sup_box: list[Supervisor] = []
+def run_interrupted(grace: float, answer: bool, pages: int) -> tuple[FakeTransport, Sink]:
+    """One worker; Ctrl-C arrives while the first page is in progress; that
+    page is answered (``answer``) or still being worked on."""
+    box: list[Supervisor] = []
 
     def react(handle, command):
-        if isinstance(command, protocol.Page) and command.item.rel == "p0.png":
-            sup_box[0].stop(grace_seconds=5.0)  # Ctrl-C while p0 is in progress
+        if isinstance(command, protocol.Page):
+            box[0].stop(grace_seconds=grace)
+            if not answer:
+                return []
         return ok_reply(handle, command)
 
-    transport = FakeTransport(react)
-    sink = Sink()
-    sup = Supervisor(Settings(workers=1), time.time(), sink, transport)
-    sup_box.append(sup)
-    sup.run(Scheduler(ListSource(items(5)), retries=1, engine="fake"))
+    transport, sink = FakeTransport(react), Sink()
+    box.append(Supervisor(Settings(workers=1), time.time(), sink, transport))
+    box[0].run(Scheduler(ListSource(items(pages)), retries=1, engine="fake"))
+    return transport, sink
+
+
+def test_an_interrupt_lets_pages_in_progress_finish_and_hands_out_nothing_more():
+    transport, sink = run_interrupted(grace=5.0, answer=True, pages=5)
     assert [r["path"] for r in sink.records] == ["p0.png"]
     assert isinstance(transport.sent[-1][1], protocol.Stop)
 
 
 def test_the_grace_period_ends_with_pages_left_unrecorded_not_failed():
-    sup_box: list[Supervisor] = []
-
-    def react(handle, command):
-        if isinstance(command, protocol.Page):
-            sup_box[0].stop(grace_seconds=0.1)
-            return []  # still working when the grace period ends
-        return ok_reply(handle, command)
-
-    transport = FakeTransport(react)
-    sink = Sink()
-    sup = Supervisor(Settings(workers=1), time.time(), sink, transport)
-    sup_box.append(sup)
-    sup.run(Scheduler(ListSource(items(3)), retries=1, engine="fake"))
+    _, sink = run_interrupted(grace=0.1, answer=False, pages=3)
     assert sink.records == []  # left to do: a resume redoes it
     assert [e["cause"] for e in sink.exits()] == ["killed at the end of the interrupt grace period"]

