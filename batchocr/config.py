@@ -48,6 +48,10 @@ class Settings:
     # --- input and output ------------------------------------------------------
     output_dir: str = setting("batchocr-out", "Where results go.", "input and output", short="-o")
     quiet: bool = setting(False, "No progress bar.", "input and output")
+    pdf_dpi: int = setting(300, "Resolution PDF pages are rendered at for OCR.", "input and output")
+    force_ocr: bool = setting(
+        False, "OCR every PDF page, also those with a usable text layer of their own.", "input and output"
+    )
 
     # --- the engine --------------------------------------------------------------
     engine: str = setting("tesseract", "OCR engine: tesseract, aspose, or module:Class.", "engine")
@@ -243,6 +247,7 @@ def _validate(s: Settings) -> None:
         (s.grace_seconds >= 0, "grace_seconds must be >= 0"),
         (0 < s.max_failed_share <= 1, "max_failed_share must be in (0, 1]"),
         (s.max_image_pixels > 0, "max_image_pixels must be > 0"),
+        (50 <= s.pdf_dpi <= 1200, "pdf_dpi must be between 50 and 1200"),
         (s.memory_sample_seconds >= 0, "memory_sample_seconds must be >= 0"),
         (bool(s.languages()), "lang must name at least one language"),
         (s.executor in EXECUTORS, f"executor must be one of: {', '.join(EXECUTORS)}"),

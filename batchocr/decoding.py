@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from batchocr.pdf import PdfPageError, PdfReader, is_pdf
+
 # Our own pixel budget replaces Pillow's global one (checked before decoding).
 Image.MAX_IMAGE_PIXELS = None
 
@@ -25,9 +27,10 @@ class DecodeError(Exception):
 
 @dataclass
 class DecodedPage:
-    image: Image.Image  # mode "L" or "RGB", EXIF orientation applied
+    image: Image.Image  # mode "L" or "RGB", EXIF orientation applied; blank with a text layer
     path: str
     page: int  # 1-based
+    text_layer: str | None = None  # a PDF page's own usable text: then no OCR is needed
     _files: list[str] = field(default_factory=list, repr=False)
 
     def as_file(self, suffix: str = ".png") -> str:
@@ -50,8 +53,14 @@ class DecodedPage:
         self.image.close()
 
 
-def decode_page(path: str, page: int, max_pixels: int) -> DecodedPage:
-    """Open ``path``, select ``page`` (1-based), check the pixel budget, decode."""
+def decode_page(path: str, page: int, max_pixels: int, pdf_dpi: int = 300, pdf_text: bool = True) -> DecodedPage:
+    """Open ``path``, select ``page`` (1-based), check the pixel budget, decode.
+
+    A PDF page is rendered at ``pdf_dpi`` (less if that would exceed the
+    budget), or, with ``pdf_text``, comes with its own text layer when that
+    is usable (``pdf.usable_text``)."""
+    if is_pdf(path):
+        return _pdf_page(path, page, max_pixels, pdf_dpi, pdf_text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's EXIF/TIFF-tag warnings
@@ -76,6 +85,24 @@ def decode_page(path: str, page: int, max_pixels: int) -> DecodedPage:
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"cannot decode image: {exc}") from None
     return DecodedPage(image=image, path=path, page=page)
+def _pdf_page(path: str, page: int, max_pixels: int, dpi: int, use_text: bool) -> DecodedPage:
+    try:
+        found = _PDF.page(path, page, dpi=dpi, max_pixels=max_pixels, use_text=use_text)
+    except PdfPageError as exc:
+        raise DecodeError(str(exc)) from None
+    except FileNotFoundError:
+        raise DecodeError("file not found (deleted, moved or a broken symlink)") from None
+    except OSError as exc:
+        raise DecodeError(f"cannot read PDF: {exc.strerror or exc}") from None
+    # a page read from its text layer is never shown to an engine: a 1-bit
+    # blank of its size (a few hundred kB at most) stands in for the pixels
+    image = found.image if found.image is not None else Image.new("1", (found.width, found.height), 1)
+    return DecodedPage(image=image, path=path, page=page, text_layer=found.text)
+
+
+_PDF = PdfReader()
+
+
 def _decode(img: Image.Image, page: int, max_pixels: int) -> Image.Image:
     _seek(img, page)
     width, height = img.size

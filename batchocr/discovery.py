@@ -19,9 +19,11 @@ import stat
 import warnings
 from dataclasses import dataclass, field
 
+from batchocr.page_counter import PdfPageCounter
+from batchocr.pdf import is_pdf
 from batchocr.records import WorkItem
 
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pdf"}
 
 # (offset, magic bytes, format); WebP is RIFF....WEBP.
 MAGIC = [
@@ -46,13 +48,17 @@ class Discovery:
     items: list[WorkItem] = field(default_factory=list)
     files: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message)
+    pdf_pages: PdfPageCounter = field(default_factory=PdfPageCounter)  # counts in a subprocess
 
 
 def discover(input_dir: str, exclude: list[str] = ()) -> Discovery:
     root = os.path.abspath(input_dir)
     excluded = {_identity(p) for p in exclude if os.path.exists(p)}
     found = Discovery()
-    _walk(root, root, excluded, set(), found)
+    try:
+        _walk(root, root, excluded, set(), found)
+    finally:
+        found.pdf_pages.close()
     return found
 
 
@@ -93,6 +99,8 @@ def _add_file(root: str, entry: os.DirEntry, found: Discovery) -> None:
     if kind is None and not by_extension:
         return
     pages = count_tiff_pages(entry.path) if kind == "tiff" else 1
+    if kind == "pdf":  # a PDF that cannot be counted is one page: its worker says why
+        pages = found.pdf_pages.count(entry.path)[0] or 1
     found.files += 1
     rel = _rel(root, entry.path)
     for page in range(1, pages + 1):
@@ -118,6 +126,8 @@ def sniff(path: str) -> str | None:
     for offset, magic, kind in MAGIC:
         if head[offset : offset + len(magic)] == magic:
             return kind
+    if is_pdf(path):
+        return "pdf"
     return None
 
 

@@ -113,11 +113,23 @@ class PageWorker:
         common: dict[str, Any] = dict(engine=self._engine_cls.name, worker=self.worker_id, pid=self.pid, attempt=attempt)
         started = time.perf_counter()
         try:
-            page = decode_page(item.path, item.page, self.settings.max_image_pixels)
+            page = decode_page(
+                item.path,
+                item.page,
+                self.settings.max_image_pixels,
+                pdf_dpi=self.settings.pdf_dpi,
+                pdf_text=not self.settings.force_ocr,
+            )
         except DecodeError as exc:
             return page_record(item, status=ERROR, error=str(exc), error_kind="decode", **common)
         decode_ms = round((time.perf_counter() - started) * 1000, 1)
         width, height = page.image.size
+        if page.text_layer is not None:  # exact, and no engine needed
+            page.close()
+            return page_record(
+                item, status=OK, text=page.text_layer, source="pdf-text", ms=0.0, decode_ms=decode_ms,
+                width=width, height=height, lines=[], **common,
+            )  # fmt: skip
         engine_started = time.perf_counter()
         try:
             assert self._engine is not None, "recognise called before start"
@@ -144,6 +156,7 @@ class PageWorker:
         return page_record(
             item,
             status=ERROR if result.suspect else OK,
+            source="ocr",
             ms=ms,
             decode_ms=decode_ms,
             width=width,
@@ -265,7 +278,7 @@ def _recognition_fields(result: Recognition) -> dict[str, Any]:
 RESERVED_FIELDS = frozenset(
     {"path", "page", "pages", "status", "text", "confidence", "engine", "worker", "pid", "ms", "error"}
     | {"error_kind", "attempt", "size", "mtime_ns", "decode_ms", "width", "height", "lines", "traceback"}
-    | {"t", "run"}
+    | {"t", "run", "source"}
 )
 
 

@@ -1,0 +1,47 @@
+"""Small PDFs for tests, written by hand: a page with a real text layer, and
+scanned pages (images only, through Pillow).  Test helpers, not product code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+
+def text_pdf(path: Path, pages: list[list[str]], size=(612, 792)) -> Path:
+    """A PDF whose pages carry ``lines`` as real text (Helvetica, 14 pt)."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for lines in pages:
+        body = "BT /F1 14 Tf 72 720 Td 18 TL " + " ".join(f"({_escape(line)}) '" for line in lines) + " ET"
+        objects.append(f"<< /Length {len(body)} >>\nstream\n{body}\nendstream")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size[0]} {size[1]}] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {len(objects)} 0 R >>"
+        )
+        kids.append(f"{len(objects)} 0 R")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{obj}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(out))
+    return path
+
+
+def scanned_pdf(path: Path, images: list[Image.Image], dpi: int = 300) -> Path:
+    """A PDF of page images only, as a scanner writes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    first, *rest = [image.convert("RGB") for image in images]
+    first.save(path, save_all=True, append_images=rest, resolution=dpi)
+    return path
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
