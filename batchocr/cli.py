@@ -22,7 +22,7 @@ from dataclasses import fields
 import click
 
 import batchocr
-from batchocr.config import FIELD_TYPES, GROUPS, Settings, load_settings, unknown_environment
+from batchocr.config import FIELD_TYPES, GROUPS, Settings, load_settings, resolve_engine_defaults, unknown_environment
 from batchocr.errors import BatchOcrError, ConfigError, ExitCode
 from batchocr.executors import EXECUTORS
 from batchocr.interrupts import INTERRUPTS
@@ -133,12 +133,13 @@ def run(input_dir: str, config_file: str | None, restart: bool, **options) -> No
     \b
     Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage, config or
     output directory; 3 a model the run needs is missing; 4 run aborted;
+    5 no pages found;
     70 internal error (a bug); 130/143 interrupted.
     """
     from batchocr.runner import run as run_job
 
     global CRASH_DIR
-    settings = _load(options, config_file)
+    settings = resolve_engine_defaults(_load(options, config_file))
     CRASH_DIR = settings.output_dir
     if os.path.isfile(settings.output_dir):
         raise ConfigError(f"-o {settings.output_dir} is a file; give a directory (it is created if missing)")
@@ -176,22 +177,25 @@ def _print_inventory(data: dict) -> None:
     click.echo(f"directory: {data['directory']}{absent}")
     for extra in data["extra_directories"]:
         click.echo(f"also:      {extra}")
-    for m in data["models"]:
-        need = "needed" if m["needed"] else "-"
+    for m in data["models"] + data["unlisted"]:
+        need = "needed" if m.get("needed") else "-"
         click.echo(f"  {m['status']:<8} {need:<7} {m['size_bytes'] / 1e6:>9.1f} MB  {m['name']}  {m['path']}")
-    if not data["models"]:
+    if not data["models"] + data["unlisted"]:
         click.echo("  (no models found)")
     for name in data["missing"]:
         click.echo(f"  MISSING  needed  {name}")
+    if data["note"]:
+        click.echo(f"note: {data['note']}")
 
 
 @models.command("path", cls=GroupedCommand)
 @settings_options("engine", "aspose engine")
 def models_path(config_file: str | None, **options) -> None:
-    """The model directory (absolute), for scripts."""
+    """The directories models go in (absolute, one per line, the main one first), for scripts."""
     from batchocr.inventory import take_inventory
 
-    click.echo(take_inventory(_load(options, config_file)).directory)
+    for directory in take_inventory(_load(options, config_file)).directories():
+        click.echo(directory)
 
 
 @models.command("prune", cls=GroupedCommand)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import psutil
+
 from batchocr.errors import ConfigError
 from batchocr.executors import EXECUTORS
 
@@ -62,7 +64,10 @@ class Settings:
     )
 
     # --- workers and recycling ---------------------------------------------------
-    workers: int = setting(0, "Worker processes; 0 = one per CPU.", "workers and recycling", short="-j", alias="--jobs")
+    workers: int = setting(
+        0, "Worker processes; 0 = one per CPU, fewer when memory is short.", "workers and recycling",
+        short="-j", alias="--jobs",
+    )  # fmt: skip
     recycle_every: int | None = setting(
         None,
         "Rebuild each worker's engine every N images; 0 = never; auto: every 200 or more, "
@@ -70,8 +75,11 @@ class Settings:
         "workers and recycling",
     )
     recycle_jitter: float = setting(0.1, "Share of recycle-every each worker varies by.", "workers and recycling")
-    max_worker_rss: int = setting(
-        2048, "MB: a worker above it recycles, and is replaced if that does not help; 0 = off.", "workers and recycling"
+    max_worker_rss: int | None = setting(
+        None,
+        "MB: a worker above it recycles, and is replaced if that does not help; 0 = off; "
+        "default: the engine's (tesseract 2048, aspose 1536).",
+        "workers and recycling",
     )
     memory_sample_seconds: float = setting(
         1.0, "At most one RSS sample per worker per this many seconds.", "workers and recycling"
@@ -112,6 +120,22 @@ class Settings:
     aspose_resource_dir: str | None = setting(
         None, "Aspose OCR resources, e.g. non-Latin languages.", "aspose engine"
     )
+    aspose_areas: str | None = setting(
+        None,
+        "Aspose detect_areas_mode: lean, universal, multicolumn, document_layout, table, curved_text, "
+        "formula (default: document_layout if its resource is present, else universal).",
+        "aspose engine",
+    )
+    aspose_fast: bool = setting(
+        False, "Aspose recognize_fast: ~30% less CPU, no lines, boxes or confidences.", "aspose engine"
+    )
+    aspose_upscale_small_font: bool = setting(False, "Aspose upscale_small_font.", "aspose engine")
+    aspose_color_inversion: bool = setting(
+        True, "Aspose automatic_color_inversion, for white text on dark.", "aspose engine"
+    )
+    aspose_auto_skew: bool = setting(
+        True, "Aspose's own auto_skew filter before recognition (README: measured).", "aspose engine"
+    )
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
@@ -151,6 +175,26 @@ def load_settings(
     settings = Settings(**converted)
     _validate(settings)
     return settings
+
+
+def resolve_engine_defaults(settings: Settings, available_mb: float | None = None) -> Settings:
+    """Fill what the user left to the engine: ``max_worker_rss`` (None) takes
+    the engine's default, and ``workers = 0`` becomes one per CPU but no more
+    than available memory holds at the engine's typical worker RSS (2 cores
+    and 1 GB free must not start two 1.1 GB Aspose workers).  Explicit values
+    are kept.  Called once, where ``batchocr run`` loads its settings."""
+    from batchocr.engines import engine_class
+
+    engine = engine_class(settings.engine)
+    changes: dict[str, Any] = {}
+    if settings.max_worker_rss is None:
+        changes["max_worker_rss"] = engine.default_max_worker_rss_mb
+    if settings.workers == 0:
+        if available_mb is None:
+            available_mb = psutil.virtual_memory().available / 2**20
+        by_memory = int(available_mb // engine.typical_worker_rss_mb)
+        changes["workers"] = max(1, min(os.cpu_count() or 1, by_memory))
+    return dataclasses.replace(settings, **changes)
 
 
 def unknown_environment(environ: Mapping[str, str]) -> list[str]:
@@ -240,7 +284,7 @@ def _validate(s: Settings) -> None:
         (s.workers >= 0, "workers must be >= 0 (0 = one per CPU)"),
         (s.recycle_every is None or s.recycle_every >= 0, "recycle_every must be >= 0 (0 = never) or auto"),
         (0 <= s.recycle_jitter < 1, "recycle_jitter must be in [0, 1)"),
-        (s.max_worker_rss >= 0, "max_worker_rss must be >= 0 MB (0 = off)"),
+        (s.max_worker_rss is None or s.max_worker_rss >= 0, "max_worker_rss must be >= 0 MB (0 = off)"),
         (s.timeout > 0, "timeout must be > 0 seconds"),
         (s.start_timeout > 0, "start_timeout must be > 0 seconds"),
         (s.retries >= 0, "retries must be >= 0"),

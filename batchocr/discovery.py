@@ -1,12 +1,15 @@
 """Find the pages under the input directory.  Runs in the supervisor.
 
 - Recursive, in a deterministic order (names sorted at every level).
-- Images are recognised by content (magic bytes), so a scan saved as
-  ``page.dat`` is found.  A file with an image extension whose content is
-  not an image (empty, truncated, a renamed text file) is still listed, so it
-  gets an ``error`` record instead of vanishing silently.
-- Every page of a multi-page TIFF is its own work item.
-- Hidden files and directories, and the output directory, are skipped.
+- Pages are recognised by content (``formats``: every format Pillow
+  decodes, and PDF).  A file with such an extension whose content is not
+  one (empty, truncated, a renamed text file) is still listed, so it gets an
+  ``error`` record instead of vanishing silently.
+- Every page of a multi-page TIFF, GIF, WebP or PDF is its own work item;
+  a PDF's pages are counted in a subprocess (``page_counter``).
+- Every other file is skipped with a reason (``skipped``), never in silence:
+  hidden files and directories, other formats, FIFOs and devices (never
+  opened).  The output directory is left out.
 - Symlinked directories are followed once: a symlink loop cannot hang it.
 - Problems that are not pages (an unreadable directory, a loop) are
   returned as ``problems`` for the summary.
@@ -17,30 +20,19 @@ from __future__ import annotations
 import os
 import stat
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 
+from batchocr.formats import PAGED, identify, named_like_a_page, why_not_pages
 from batchocr.page_counter import PdfPageCounter
-from batchocr.pdf import is_pdf
 from batchocr.records import WorkItem
-
-IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".bmp", ".gif", ".webp", ".pdf"}
-
-# (offset, magic bytes, format); WebP is RIFF....WEBP.
-MAGIC = [
-    (0, b"\x89PNG\r\n\x1a\n", "png"),
-    (0, b"\xff\xd8\xff", "jpeg"),
-    (0, b"II*\x00", "tiff"),
-    (0, b"MM\x00*", "tiff"),
-    (0, b"II+\x00", "tiff"),  # BigTIFF
-    (0, b"MM\x00+", "tiff"),
-    (0, b"BM", "bmp"),
-    (0, b"GIF87a", "gif"),
-    (0, b"GIF89a", "gif"),
-    (8, b"WEBP", "webp"),
-]
 
 # A TIFF claiming more pages than this is read as this many (IFD chains can loop).
 MAX_TIFF_PAGES = 100_000
+
+
+# Skipped files listed one by one in run.json; beyond this, only counted.
+MAX_SKIPPED_LISTED = 1000
 
 
 @dataclass
@@ -48,7 +40,15 @@ class Discovery:
     items: list[WorkItem] = field(default_factory=list)
     files: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)  # (relative path, message)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason), the first ones
+    skipped_by_kind: Counter[str] = field(default_factory=Counter)  # every skipped file, by extension
     pdf_pages: PdfPageCounter = field(default_factory=PdfPageCounter)  # counts in a subprocess
+
+    def skip(self, rel: str, reason: str) -> None:
+        """Nothing under the input is skipped in silence."""
+        self.skipped_by_kind[os.path.splitext(rel)[1].lower() or "(no extension)"] += 1
+        if len(self.skipped) < MAX_SKIPPED_LISTED:
+            self.skipped.append((rel, reason))
 
 
 def discover(input_dir: str, exclude: list[str] = ()) -> Discovery:
@@ -75,6 +75,7 @@ def _walk(root: str, directory: str, excluded: set, visited: set, found: Discove
         return
     for entry in entries:
         if entry.name.startswith("."):
+            found.skip(_rel(root, entry.path), "hidden")
             continue
         try:
             is_dir = entry.is_dir()  # follows symlinks
@@ -88,21 +89,20 @@ def _walk(root: str, directory: str, excluded: set, visited: set, found: Discove
 
 
 def _add_file(root: str, entry: os.DirEntry, found: Discovery) -> None:
-    by_extension = os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS
+    rel = _rel(root, entry.path)
     try:
         info = entry.stat()  # follows symlinks; fails for a broken one
     except OSError:
         info = None
     if info is not None and not stat.S_ISREG(info.st_mode):
-        return  # fifos, sockets, devices: never open them
-    kind = sniff(entry.path) if info is not None else None
-    if kind is None and not by_extension:
+        found.skip(rel, f"not a regular file ({_special_kind(info.st_mode)})")  # never opened: a FIFO would block
         return
-    pages = count_tiff_pages(entry.path) if kind == "tiff" else 1
-    if kind == "pdf":  # a PDF that cannot be counted is one page: its worker says why
-        pages = found.pdf_pages.count(entry.path)[0] or 1
+    kind = identify(entry.path) if info is not None else None
+    if kind is None and not named_like_a_page(entry.name):
+        found.skip(rel, why_not_pages(entry.path))
+        return
+    pages = _count_pages(entry.path, kind, found)
     found.files += 1
-    rel = _rel(root, entry.path)
     for page in range(1, pages + 1):
         found.items.append(
             WorkItem(
@@ -116,25 +116,26 @@ def _add_file(root: str, entry: os.DirEntry, found: Discovery) -> None:
         )
 
 
-def sniff(path: str) -> str | None:
-    """The image format by magic bytes, or None (also when unreadable)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-    except OSError:
-        return None
-    for offset, magic, kind in MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return kind
-    if is_pdf(path):
-        return "pdf"
-    return None
+def _count_pages(path: str, kind: str | None, found: Discovery) -> int:
+    """Pages in the file; one when they cannot be counted (its worker then says why)."""
+    if kind == "PDF":
+        return found.pdf_pages.count(path)[0] or 1
+    if kind in PAGED:
+        return count_frames(path)
+    return 1
 
 
-def count_tiff_pages(path: str) -> int:
-    """Pages of a TIFF, reading only its directory chain (no pixel data).
+def _special_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device")):
+        if test(mode):
+            return name
+    return "a device" if stat.S_ISBLK(mode) else "special"
 
-    A TIFF too broken to count is one page: the worker then reports why it
+
+def count_frames(path: str) -> int:
+    """Pages of a multi-page image, reading only its frame headers (no pixel data).
+
+    A file too broken to count is one page: the worker then reports why it
     cannot be decoded."""
     from PIL import Image
 

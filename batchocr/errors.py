@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2  # bad command line, config file, environment or output directory
     MODEL_CHECK = 3  # a model the run needs is missing; no worker started
     ABORTED = 4  # the run could not continue (workers cannot start, disk full)
+    NO_PAGES = 5  # nothing to read under the input directory (an empty or unmounted folder)
     INTERNAL = 70  # a bug in batchocr: the traceback is saved to a file
     SIGINT = 130  # interrupted by Ctrl-C; outputs are flushed and resumable
     SIGTERM = 143  # interrupted by SIGTERM; outputs are flushed and resumable
@@ -43,6 +44,10 @@ class RunAborted(BatchOcrError):
 
 class OutputError(RunAborted):
     """Writing an output failed mid-run (disk full, directory removed)."""
+
+
+class NoPages(BatchOcrError):
+    exit_code = ExitCode.NO_PAGES
 
 
 class Interrupted(BatchOcrError):

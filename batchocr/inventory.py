@@ -28,7 +28,7 @@ def check_models(settings: Settings) -> ModelInventory:
     if missing:
         raise ModelCheckError(
             f"engine {cls.name!r} needs model(s) that are not installed: {', '.join(missing)}\n"
-            f"  looked in: {inventory.directory}\n"
+            f"  looked in: {', '.join(inventory.directories())}\n"
             f"  fix: {cls.install_hint(missing, inventory)}"
         )
     return inventory
@@ -42,9 +42,15 @@ class PruneDecision:
 
 
 def plan_prune(inventory: ModelInventory, prefix: str) -> list[PruneDecision]:
-    """Which OLD models would go, and why the others stay."""
-    roots = [os.path.realpath(d) for d in (inventory.directory, *inventory.extra_directories)]
-    decisions = []
+    """Which OLD models would go, and why the others stay.  Only what the
+    engine itself lists can go: an OLD file it does not list is kept (a run
+    cannot use it either; the user deletes it by hand)."""
+    roots = [os.path.realpath(d) for d in inventory.directories()]
+    decisions = [
+        PruneDecision(model, False, f"kept: {inventory.engine} does not list it")
+        for model in inventory.unlisted
+        if model_status(model, prefix) == "OLD"
+    ]
     for model in inventory.models:
         if model_status(model, prefix) != "OLD":
             continue

@@ -39,6 +39,7 @@ from batchocr.stderr_tap import StderrTap
 FRAME_HEADER = struct.Struct("!Q")  # the pickled message's length
 MAX_FRAME_BYTES = 1 << 30  # a reply claiming more is garbage: the worker is killed
 READ_BYTES = 1 << 16
+WRITE_BYTES = 1 << 20
 OUTPUT_BYTES_PER_READ = 1 << 20  # of a worker's stderr per wake-up
 JOIN_SECONDS = 5.0  # a process whose sentinel fired, or was SIGKILLed, ends within this
 
@@ -67,8 +68,8 @@ class FrameReader:
 def write_frame(fd: int, message: Any) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(FRAME_HEADER.pack(len(data)) + data)
-    while view:  # a pipe takes a large frame in pieces
-        view = view[os.write(fd, view) :]
+    while view:  # in pieces: a pipe holds 64 kB, and the reader takes them as they come
+        view = view[os.write(fd, view[:WRITE_BYTES]) :]
 
 
 # --- worker process side -----------------------------------------------------

@@ -23,7 +23,7 @@ import batchocr
 from batchocr.config import Settings
 from batchocr.discovery import Discovery, discover
 from batchocr.engines import engine_class
-from batchocr.errors import ConfigError, ExitCode, RunAborted, exit_code_for_signal
+from batchocr.errors import ConfigError, ExitCode, NoPages, RunAborted, exit_code_for_signal
 from batchocr.executors import make_executor
 from batchocr.interrupts import INTERRUPTS
 from batchocr.inventory import check_models
@@ -128,6 +128,12 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
             print(f"batchocr: --restart: earlier outputs moved to {moved}", file=sys.stderr)
         previous_runs = _previous_runs(out_dir)
         found = discover(input_dir, exclude=[str(out_dir)])
+        if not found.items:
+            skipped = sum(found.skipped_by_kind.values())
+            raise NoPages(
+                f"no pages found under {os.path.abspath(input_dir)} ({_count(skipped, 'file')} there, none an image "
+                "or PDF); is it the right directory, and is it mounted?"
+            )
         plan = plan_resume(out_dir, found.items)
     except OSError as exc:
         where = exc.filename or out_dir
@@ -233,6 +239,11 @@ def _run_info(input_dir, out_dir, settings, engine, inventory, found: Discovery,
         "files": found.files,
         "pages": len(found.items),
         "discovery_problems": [{"path": p, "problem": m} for p, m in found.problems],
+        "skipped": {
+            "files": sum(found.skipped_by_kind.values()),
+            "by_extension": dict(found.skipped_by_kind.most_common()),
+            "listed": [{"path": p, "reason": r} for p, r in found.skipped],
+        },
     }
 
 
@@ -288,8 +299,11 @@ def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out
     print(line, file=sys.stderr)
     if sink.too_many_failures:
         print(f"  {sink.too_many_failures}", file=sys.stderr)
-    if not found.items:
-        print(f"  no images found under {info['input_dir']}", file=sys.stderr)
+    if found.skipped_by_kind:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in found.skipped_by_kind.most_common(5))
+        more = ", ..." if len(found.skipped_by_kind) > 5 else ""
+        total = _count(sum(found.skipped_by_kind.values()), "file")
+        print(f"  {total} skipped: {kinds}{more}; see skipped in {out_dir / RUN_INFO}", file=sys.stderr)
     for failure in sink.failures[:SHOWN_FAILURES]:
         print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
     if len(sink.failures) > SHOWN_FAILURES:

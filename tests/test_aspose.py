@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
+import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -27,8 +30,16 @@ except importlib.metadata.PackageNotFoundError:
 
 from batchocr.config import Settings
 from batchocr.engines import aspose_compat
-from batchocr.engines.aspose import DEFAULT_AI_MODEL, AsposeEngine, aspose_language
-from batchocr.errors import ConfigError
+from batchocr.engines.aspose import (
+    AREA_MODES,
+    DEFAULT_AI_MODEL,
+    STRUCTURE_RESOURCE,
+    AsposeEngine,
+    areas_mode,
+    aspose_language,
+)
+from batchocr.errors import ConfigError, ModelCheckError
+from batchocr.inventory import check_models
 
 from conftest import batchocr_env
 from textmetrics import cer, normalise_whitespace
@@ -104,7 +115,7 @@ def user_cwd(tmp_path) -> Path:
 
 
 # --- supervisor side: no runtime in this process --------------------------------
-def test_supervisor_side_does_not_load_the_runtime(tmp_path):
+def test_supervisor_side_does_not_load_the_runtime(tmp_path, cache_dir):
     settings = Settings(engine="aspose", model_dir=str(tmp_path / "models"))
     assert AsposeEngine.version().startswith("aspose-ocr-python-net ")
     AsposeEngine.inventory(settings)
@@ -131,6 +142,13 @@ def test_language_and_its_resource(lang, expected):
 def test_unusable_language_is_a_config_error(lang):
     with pytest.raises(ConfigError):
         aspose_language(Settings(lang=lang))
+
+
+def test_default_areas_mode_is_the_best_the_listed_resources_allow():
+    assert areas_mode(Settings(), set()) == "universal"
+    assert areas_mode(Settings(), {"aspose-ocr-hindi-v2.ocr"}) == "universal"
+    assert areas_mode(Settings(), {STRUCTURE_RESOURCE}) == "document_layout"
+    assert areas_mode(Settings(aspose_areas="lean"), {STRUCTURE_RESOURCE}) == "lean"  # explicit wins
 
 
 def test_preflight_passes_unlicensed(cache_dir, tmp_path):
@@ -262,66 +280,260 @@ def test_compat_library_removed_from_cache_is_rebuilt(tmp_path, cache_dir, user_
     assert leftovers(user_cwd) == []
 
 
-def test_inventory_agrees_with_list_local(tmp_path, cache_dir):
-    """The supervisor scans the directories itself; the scan must match what
-    AsposeAI.list_local() and Resources.list_local() report."""
-    models = tmp_path / "models"
+def ai_models_fixture(models: Path) -> Path:
+    """AI model files where AsposeAI looks, as a user who followed the
+    tutorial might have them: the default model at the top and one level
+    down, old and other models, and a copy too deep to be listed."""
     root = models / "Aspose.AI.LLM" / "models"
     for rel in [
-        DEFAULT_AI_MODEL,  # top level: listed
-        f"sub/{DEFAULT_AI_MODEL}",  # one level down: listed
-        f"sub/deeper/{DEFAULT_AI_MODEL}",  # two levels down: not listed
-        "notes.txt",
-    ]:
+        DEFAULT_AI_MODEL, f"sub/{DEFAULT_AI_MODEL}", f"sub/deeper/{DEFAULT_AI_MODEL}",
+        "old_x.gguf", "x.gguf", "sub/old_y.gguf", "notes.txt",
+    ]:  # fmt: skip
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"gguf")
-    home_with_local_share = tmp_path / "home"
-    (home_with_local_share / ".local" / "share").mkdir(parents=True)
-    resources = tmp_path / "resources"
-    (resources / "sub").mkdir(parents=True)
-    for rel in ["aspose-ocr-hindi-v2.ocr", "sub/aspose-ocr-korean-v1.ocr", "readme.txt"]:
-        (resources / rel).write_bytes(b"ocr")
+    return root
 
-    settings = Settings(
-        engine="aspose", lang="hin", aspose_ai="spellcheck",
-        model_dir=str(models), aspose_resource_dir=str(resources),
+
+def resources_fixture(resources: Path) -> Path:
+    (resources / "sub").mkdir(parents=True)
+    for rel in ["aspose-ocr-hindi-v2.ocr", "old_aspose-ocr-cyrillic-v0.ocr", "sub/aspose-ocr-korean-v1.ocr",
+                "readme.txt"]:  # fmt: skip
+        (resources / rel).write_bytes(b"ocr")
+    return resources
+
+
+def batchocr_models(args: list, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "batchocr", "models", *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
-    inventory = AsposeEngine.inventory(settings)
-    proc = run_worker(
+
+
+def test_models_list_agrees_with_list_local(tmp_path, cache_dir, user_cwd):
+    """`models list` shows what AsposeAI.list_local() and Resources.list_local()
+    return in the same environment; the files on disk they do not list
+    (unlicensed: every file not named like the default model) are shown apart."""
+    models = tmp_path / "models"
+    root = ai_models_fixture(models)
+    resources = resources_fixture(tmp_path / "resources")
+    home_with_local_share = tmp_path / "home"  # where .NET would look without our setting
+    (home_with_local_share / ".local" / "share").mkdir(parents=True)
+    env = worker_env(cache_dir, HOME=str(home_with_local_share))
+    proc = batchocr_models(
+        ["list", "--engine", "aspose", "--json", "--model-dir", models, "--aspose-resource-dir", resources],
+        cwd=user_cwd, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    listing = json.loads(proc.stdout)
+    real = last_json(run_worker(
         f"""
         import json, os
-        from batchocr.engines.aspose import _import_aspose, prepare_runtime
+        from batchocr.engines.aspose import import_aspose, prepare_runtime
         prepare_runtime()
-        ocr, ai_module = _import_aspose({str(resources)!r}, {str(models)!r})  # as a worker does
+        ocr, ai_module = import_aspose({str(resources)!r}, {str(models)!r})  # as a worker does
         ai = ai_module.AsposeAI()
         print(json.dumps(dict(
+            root=ai.get_local_path(),
             ai=[os.path.abspath(p) for p in ai.list_local()],
             resources=list(ocr.Resources.list_local()),
         )))
-        ai.free_resources()
         """,
-        # whatever the cwd, and even where ~/.local/share exists (then .NET
-        # would look there): the worker points AsposeAI at the model dir
-        cwd=tmp_path,
-        env=worker_env(cache_dir, HOME=str(home_with_local_share)),
-    )
-    real = last_json(proc)
-    ours_ai = {m.path for m in inventory.models if m.kind == "llm" and m.name == DEFAULT_AI_MODEL}
-    assert ours_ai == set(real["ai"]) and len(ours_ai) == 2
-    ours_resources = {m.name.removesuffix(".ocr") for m in inventory.models if m.kind == "ocr-resource"}
-    assert ours_resources == set(real["resources"]) == {"aspose-ocr-hindi-v2"}
-    assert inventory.directory == str(models)
-    assert inventory.extra_directories == (str(resources),)
-    assert inventory.required == (DEFAULT_AI_MODEL, "aspose-ocr-hindi-v2.ocr")
+        cwd=tmp_path, env=env,
+    ))  # fmt: skip
+    assert listing["directory"] == real["root"] == str(root)
+    assert listing["extra_directories"] == [str(resources)]
+    assert sorted(m["path"] for m in listing["models"] if m["kind"] == "llm") == sorted(real["ai"])
+    assert len(real["ai"]) == 2  # top level and one below, not deeper
+    listed_resources = {m["name"].removesuffix(".ocr") for m in listing["models"] if m["kind"] == "ocr-resource"}
+    assert listed_resources == set(real["resources"])
+    unlisted = sorted(m["name"] for m in listing["unlisted"])
+    assert unlisted == ["old_x.gguf", "old_y.gguf", "x.gguf"]  # unlicensed: only the default model's name
+    assert "list_local" in listing["note"]
+    human = batchocr_models(["list", "--engine", "aspose", "--model-dir", models], cwd=user_cwd, env=env)
+    assert "UNLISTED" in human.stdout and "note: Aspose does not list 3 model file(s)" in human.stdout
+    assert leftovers(user_cwd) == []
+
+
+def test_models_path_prints_where_models_go(tmp_path, cache_dir, user_cwd):
+    proc = batchocr_models(["path", "--engine", "aspose", "--model-dir", "models"], user_cwd, worker_env(cache_dir))
+    assert proc.returncode == 0, proc.stderr
+    models = user_cwd / "models"
+    assert proc.stdout.splitlines() == [str(models / "Aspose.AI.LLM" / "models"), str(models / "aspose_data")]
+
+
+def test_prune_acts_only_on_what_aspose_lists(tmp_path, cache_dir, user_cwd):
+    models = tmp_path / "models"
+    root = ai_models_fixture(models)
+    resources = resources_fixture(models / "aspose_data")
+    env = worker_env(cache_dir)
+    args = ["prune", "--engine", "aspose", "--model-dir", models]
+    dry = batchocr_models(args, user_cwd, env)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("would delete") == 1 and "old_aspose-ocr-cyrillic-v0.ocr  (OLD)" in dry.stdout
+    assert dry.stdout.count("kept: aspose does not list it") == 2  # old_x.gguf, sub/old_y.gguf
+    # the spell-checker's model is needed when the AI is on: even a prefix matching it keeps it
+    kept = batchocr_models([*args, "--prefix", "Llama", "--yes", "--aspose-ai", "spellcheck"], user_cwd, env)
+    assert "kept: the current configuration needs it" in kept.stdout, kept.stdout
+    assert (root / DEFAULT_AI_MODEL).exists()
+    done = batchocr_models([*args, "--yes"], user_cwd, env)
+    assert done.returncode == 0, done.stderr
+    assert not (resources / "old_aspose-ocr-cyrillic-v0.ocr").exists()
+    assert (root / "old_x.gguf").exists() and (root / "sub" / "old_y.gguf").exists()
+
+
+def test_model_placed_where_the_fix_line_says_passes_the_check(tmp_path, cache_dir):
+    """Exit 3 names, for each missing file, the exact path; putting the files
+    there makes the same check pass."""
+    settings = Settings(
+        engine="aspose", lang="rus", aspose_ai="spellcheck", aspose_areas="multicolumn",
+        model_dir=str(tmp_path / "models"),
+    )  # fmt: skip
+    with pytest.raises(ModelCheckError) as caught:
+        check_models(settings)
+    assert caught.value.exit_code == 3
+    message = str(caught.value)
+    places = re.search(r"fix: copy each file to exactly this path: (.*?) \(or set", message).group(1).split(", ")
+    assert sorted(Path(p).name for p in places) == sorted(
+        [DEFAULT_AI_MODEL, "aspose-ocr-cyrillic-v1.ocr", STRUCTURE_RESOURCE]
+    ), message
+    for place in places:
+        Path(place).parent.mkdir(parents=True, exist_ok=True)
+        Path(place).write_bytes(b"model")
+    inventory = check_models(settings)
     assert inventory.missing() == []
 
 
-def test_inventory_names_missing_ai_model_and_resource(tmp_path):
-    settings = Settings(engine="aspose", lang="rus", aspose_ai="spellcheck", model_dir=str(tmp_path))
-    inventory = AsposeEngine.inventory(settings)
-    assert inventory.missing() == [DEFAULT_AI_MODEL, "aspose-ocr-cyrillic-v1.ocr"]
-    assert inventory.directory == str(tmp_path)
-    assert inventory.extra_directories == (str(tmp_path / "aspose_data"),)
+def test_spellcheck_that_cannot_work_offline_is_exit_2_before_any_worker(tmp_path, cache_dir, user_cwd):
+    models = tmp_path / "models"
+    ai_models_fixture(models)  # the model is there: the native libraries are what is missing
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    render_page(pages / "page.png", GROUND_TRUTH[:6], size=(1100, 520))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(out), "--engine", "aspose",
+         "--aspose-ai", "spellcheck", "--model-dir", str(models), "--quiet"],
+        cwd=user_cwd, env=worker_env(cache_dir), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "spellcheck cannot work here" in proc.stderr and "offline" in proc.stderr
+    assert not out.exists()  # no worker started, nothing written
+
+
+def test_area_modes_and_their_resources_match_the_library(tmp_path, cache_dir):
+    """Each mode either recognises or fails naming exactly the resource
+    AREA_MODES says it needs (downloads off, no resources present)."""
+    page = render_page(tmp_path / "line.png", ["Hello world"], size=(500, 120))
+    answers = last_json(run_worker(
+        f"""
+        import json
+        from PIL import Image
+        from batchocr.engines.aspose import import_aspose, prepare_runtime
+        prepare_runtime()
+        ocr, _ = import_aspose({str(tmp_path / "no-resources")!r}, {str(tmp_path)!r})
+        api, image, answers = ocr.AsposeOcr(), Image.open({str(page)!r}).convert("L"), {{}}
+        for mode in {list(AREA_MODES)!r}:
+            settings = ocr.RecognitionSettings()
+            settings.threads_count = 1
+            settings.detect_areas_mode = getattr(ocr.DetectAreasMode, mode.upper())
+            source = ocr.OcrInput(ocr.InputType.SINGLE_IMAGE)
+            source.add(bytearray(image.tobytes()), image.width, image.height, ocr.PixelType.BYTE)
+            try:
+                api.recognize(source, settings)
+                answers[mode] = None
+            except RuntimeError as exc:
+                answers[mode] = str(exc)
+        print(json.dumps(answers))
+        """,
+        cwd=tmp_path, env=worker_env(cache_dir),
+    ))  # fmt: skip
+    for mode, resource in AREA_MODES.items():
+        if resource is None:
+            assert answers[mode] is None, (mode, answers[mode])
+        else:
+            assert answers[mode] and f"'{resource}'" in answers[mode], (mode, answers[mode])
+
+
+@pytest.mark.parametrize("mode", [m for m, resource in AREA_MODES.items() if resource])
+def test_areas_mode_without_its_resource_is_exit_3_naming_it(tmp_path, cache_dir, user_cwd, mode):
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    render_page(pages / "page.png", ["Hello"], size=(300, 100))
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(tmp_path / "out"), "--engine", "aspose",
+         "--aspose-areas", mode, "--model-dir", "models", "--quiet"],
+        cwd=user_cwd, env=worker_env(cache_dir), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert str(user_cwd / "models" / "aspose_data" / AREA_MODES[mode]) in proc.stderr
+
+
+def test_probe_killed_by_a_signal_leaves_nothing_in_the_temp_dir(tmp_path, cache_dir, monkeypatch):
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    monkeypatch.setenv("CLR_ICU_VERSION_OVERRIDE", "999")  # the runtime aborts: SIGABRT
+    with pytest.raises(ConfigError, match="SIGABRT"):
+        AsposeEngine.preflight(Settings(engine="aspose", model_dir=str(tmp_path / "models")))
+    assert os.listdir(private_tmp) == []
+
+
+def test_worker_options_fast_and_no_ai_engine(tmp_path, cache_dir, user_cwd):
+    """The recognition settings carry the options; no AsposeAI exists when
+    the AI is off; a failing AI free still frees the OCR engine;
+    recognize_fast gives the text without lines."""
+    page = render_page(tmp_path / "short.png", GROUND_TRUTH[:6], size=(1100, 520))
+    out = last_json(run_worker(
+        f"""
+        import json
+        from batchocr.config import Settings
+        from batchocr.decoding import decode_page
+        from batchocr.engines.aspose import AsposeEngine
+
+        engine = AsposeEngine(Settings(engine="aspose", model_dir="models", aspose_areas="lean",
+                              aspose_upscale_small_font=True, aspose_color_inversion=False))
+        import aspose.ocr as ocr
+        s = engine._settings
+        lean = int(s.detect_areas_mode) == int(ocr.DetectAreasMode.LEAN)
+        options = [s.upscale_small_font, s.automatic_color_inversion, lean]
+        no_ai = engine._ai is None
+
+        class Failing:
+            def free_resources(self):
+                raise RuntimeError("AI free failed")
+        class Counting:
+            freed = 0
+            def free_resources(self):
+                Counting.freed += 1
+        engine._ai, engine._api = Failing(), Counting()
+        try:
+            engine.free_resources()
+        except RuntimeError:
+            pass
+
+        fast = AsposeEngine(Settings(engine="aspose", model_dir="models", aspose_fast=True, aspose_auto_skew=True))
+        r = fast.recognize(decode_page({str(page)!r}, 1, 10**8))
+        print(json.dumps(dict(text=r.text, lines=len(r.lines), extra=r.extra, options=options, no_ai=no_ai,
+                              ocr_freed=Counting.freed)))
+        """,
+        cwd=user_cwd, env=worker_env(cache_dir),
+    ))  # fmt: skip
+    assert out["options"] == [True, False, True]
+    assert out["no_ai"] is True
+    assert out["ocr_freed"] == 1
+    text = normalise_whitespace(out["text"])
+    truth = normalise_whitespace(" ".join(GROUND_TRUTH))
+    assert len(text) >= 30 and cer(truth[: len(text)], text) < 0.1, text
+    assert out["lines"] == 0 and out["extra"] == {"trial": True}
+
+
+@pytest.mark.parametrize(
+    "changes", [{"aspose_areas": "lean"}, {"aspose_upscale_small_font": True}, {"lang": "rus"}]
+)
+def test_fast_refuses_settings_it_would_ignore(changes):
+    with pytest.raises(ConfigError, match="recognize_fast"):
+        AsposeEngine.preflight(Settings(engine="aspose", aspose_fast=True, **changes))
 
 
 # --- end to end ------------------------------------------------------------------

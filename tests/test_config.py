@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from batchocr.config import FIELD_NAMES, Settings, load_settings
+from batchocr.config import FIELD_NAMES, Settings, load_settings, resolve_engine_defaults
 from batchocr.errors import ConfigError
 from conftest import REPO
 
@@ -75,6 +75,32 @@ def test_example_config_documents_every_setting():
     loaded = load_settings({}, REPO / "config.example.toml", environ={})
     defaults = dataclasses.replace(Settings(), output_dir=os.path.abspath(Settings.output_dir))
     assert dataclasses.asdict(loaded) == dataclasses.asdict(defaults)
+
+
+def test_engine_defaults_fill_only_what_the_user_left(monkeypatch):
+    from batchocr.engines.aspose import AsposeEngine
+    from batchocr.engines.tesseract import TesseractEngine
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    aspose = resolve_engine_defaults(Settings(engine="aspose"), available_mb=3500)
+    assert aspose.workers == 3  # memory, not the 8 CPUs, limits Aspose (~1.1 GB each)
+    assert aspose.max_worker_rss == AsposeEngine.default_max_worker_rss_mb
+    assert resolve_engine_defaults(Settings(engine="aspose"), available_mb=900).workers == 1  # never 0
+    tesseract = resolve_engine_defaults(Settings(), available_mb=3500)
+    assert tesseract.workers == 8 and tesseract.max_worker_rss == TesseractEngine.default_max_worker_rss_mb
+    explicit = resolve_engine_defaults(Settings(engine="aspose", workers=5, max_worker_rss=0), available_mb=900)
+    assert (explicit.workers, explicit.max_worker_rss) == (5, 0)
+
+
+def test_run_takes_the_engine_defaults(run_batchocr, fake_pages):
+    """`batchocr run` resolves what the user left unset before any worker sees it."""
+    from fault_engines import FakeEngine
+
+    result = run_batchocr(fake_pages(["a.png"]), "--engine", "fault_engines:FakeEngine", "--quiet")
+    assert result.returncode == 0, result.stderr
+    settings = result.run_info()["settings"]
+    assert settings["max_worker_rss"] == FakeEngine.default_max_worker_rss_mb
+    assert 1 <= settings["workers"] <= (os.cpu_count() or 1)
 
 
 def test_every_setting_is_a_flag_with_help_and_short_forms_people_type(tmp_path):

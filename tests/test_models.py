@@ -1,4 +1,4 @@
-"""``batchocr models list | path | prune`` for both engines (no engine is loaded)."""
+"""``batchocr models list | path | prune`` (tesseract; the aspose side is in test_aspose.py)."""
 
 from __future__ import annotations
 
@@ -89,48 +89,3 @@ def test_plan_prune_refuses_a_path_outside_the_model_dir(tmp_path):
     decisions = {d.model.name: d for d in plan_prune(inventory, "old_")}
     assert not decisions["old_x.gguf"].delete and "not inside" in decisions["old_x.gguf"].reason
     assert decisions["old_y.gguf"].delete
-
-
-@pytest.fixture
-def aspose_dirs(tmp_path):
-    model_dir = tmp_path / "aspose-models"
-    llm = model_dir / "Aspose.AI.LLM" / "models"
-    (llm / "sub").mkdir(parents=True)
-    (llm / "Llama-3.2-3B-Instruct-Q4_K_M.gguf").write_bytes(b"g" * 10)
-    (llm / "old_llama.gguf").write_bytes(b"g" * 10)
-    (llm / "sub" / "old_other.gguf").write_bytes(b"g" * 10)
-    resources = model_dir / "aspose_data"
-    resources.mkdir()
-    (resources / "old_aspose-ocr-cyrillic-v0.ocr").write_bytes(b"r")
-    (resources / "aspose-ocr-cyrillic-v1.ocr").write_bytes(b"r")
-    return model_dir
-
-
-def test_aspose_list_and_path(tmp_path, aspose_dirs):
-    data = json.loads(models(tmp_path, "list", "--engine", "aspose", "--model-dir", aspose_dirs, "--json").stdout)
-    assert data["directory"] == str(aspose_dirs)
-    assert data["extra_directories"] == [str(aspose_dirs / "aspose_data")]
-    status = {m["name"]: m["status"] for m in data["models"]}
-    assert status == {
-        "Llama-3.2-3B-Instruct-Q4_K_M.gguf": "CURRENT", "old_llama.gguf": "OLD", "old_other.gguf": "OLD",
-        "aspose-ocr-cyrillic-v1.ocr": "CURRENT", "old_aspose-ocr-cyrillic-v0.ocr": "OLD",
-    }  # fmt: skip
-    assert all(os.path.isabs(m["path"]) for m in data["models"])
-    path = models(tmp_path, "path", "--engine", "aspose", "--model-dir", aspose_dirs)
-    assert path.stdout.strip() == str(aspose_dirs)
-
-
-def test_aspose_prune_keeps_the_needed_ai_model(tmp_path, aspose_dirs):
-    llm = aspose_dirs / "Aspose.AI.LLM" / "models"
-    args = ("prune", "--engine", "aspose", "--model-dir", aspose_dirs)
-    dry = models(tmp_path, *args)
-    assert dry.stdout.count("would delete") == 3
-    assert (llm / "old_llama.gguf").exists()
-    # with the spell-checker on, its model is needed: a prefix that matches it still keeps it
-    proc = models(tmp_path, *args, "--prefix", "Llama", "--yes", env={"BATCHOCR_ASPOSE_AI": "spellcheck"})
-    assert "kept: the current configuration needs it" in proc.stdout
-    assert (llm / "Llama-3.2-3B-Instruct-Q4_K_M.gguf").exists()
-    proc = models(tmp_path, *args, "--yes")
-    assert proc.returncode == 0
-    assert sorted(p.name for p in llm.rglob("*.gguf")) == ["Llama-3.2-3B-Instruct-Q4_K_M.gguf"]
-    assert sorted(os.listdir(aspose_dirs / "aspose_data")) == ["aspose-ocr-cyrillic-v1.ocr"]

@@ -5,9 +5,10 @@ The package carries its own .NET Core 3.1 runtime.  It starts when
 ``fork`` after it started crashes the child.  So:
 
 - the **supervisor** imports this module (``version``, ``inventory``,
-  ``preflight``, ``run_warnings``) but never ``aspose.ocr``.  Checks that
-  need the runtime run in a short-lived subprocess: ``python -m
-  batchocr.engines.aspose probe`` (see ``_probe_main``).
+  ``preflight``, ``run_warnings``) but never ``aspose.ocr``.  What needs the
+  runtime (license, the spell-checker's libraries, and the inventory, which
+  is what ``AsposeAI.list_local()`` and ``Resources.list_local()`` say) is
+  asked in a short-lived subprocess: ``aspose_probe``.
 - a **worker** calls ``prepare_runtime()`` (inside ``AsposeEngine.__init__``)
   before its first import of ``aspose.ocr``: ICU settings, no diagnostics
   pipes in /tmp, and the OpenSSL 1.1 compatibility library
@@ -26,7 +27,8 @@ directory the worker was started from):
 - the OCR resource directory (non-Latin languages, handwriting, layout
   modes), ``settings.aspose_resource_dir``, default ``<model dir>/aspose_data``
   (the library's own default, relative to that cwd).  Nothing is ever
-  downloaded: a missing resource is named by the model check (exit 3).
+  downloaded: a missing resource is named by the model check (exit 3), with
+  the exact path it must be copied to.
 
 Trial mode (no license): each page's text is cut, to at most its first 300
 characters (measured: a 6-line page keeps ~80 characters, a one-line page
@@ -43,15 +45,13 @@ import ctypes
 import glob
 import os
 import re
-import signal
-import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from typing import TYPE_CHECKING
 
 from batchocr.config import Settings
 from batchocr.engines.aspose_compat import STANDARD_LIB_DIRS, CompatBuildError, ensure_compat_library
+from batchocr.engines.aspose_probe import ProbeRequest, ask_runtime
 from batchocr.engines.base import (
     Engine,
     ModelFile,
@@ -67,11 +67,28 @@ if TYPE_CHECKING:
     from batchocr.decoding import DecodedPage
 
 PACKAGE = "aspose-ocr-python-net"
-AI_MODELS_SUBDIR = os.path.join("Aspose.AI.LLM", "models")  # relative to the cwd, as AsposeAI wants
 DEFAULT_AI_MODEL = "Llama-3.2-3B-Instruct-Q4_K_M.gguf"  # AsposeAI's default spell-check model
 AI_MODES = ("spellcheck",)
-PROBE_TIMEOUT = 120  # seconds for the supervisor's runtime check
-PROBE_LICENSE_ERROR = 3  # the probe's exit status for a rejected license
+
+# ``RecognitionSettings.detect_areas_mode`` values and the downloadable OCR
+# resource each needs (None: built in).  Read from the library's own errors
+# with downloads off (aspose-ocr-python-net 26.10.0); tests/test_aspose.py
+# checks them against the installed library.
+STRUCTURE_RESOURCE = "aspose-ocr-document-structure-detection-v2.ocr"
+AREA_MODES: dict[str, str | None] = {
+    "lean": None,
+    "universal": None,  # the library's default: reads multi-column pages straight across
+    "multicolumn": STRUCTURE_RESOURCE,
+    "document_layout": STRUCTURE_RESOURCE,
+    "table": "aspose-ocr-advanced-recognition-v1.ocr",
+    "curved_text": "aspose-ocr-advanced-recognition-v1.ocr",
+    "formula": "aspose-ocr-formula-det-v1.ocr",
+}
+# Without --aspose-areas: the first mode here whose resource is present.
+# Aspose documents DOCUMENT_LAYOUT as finding the page's structure (columns,
+# tables, images); UNIVERSAL reads columns straight across (README: CER
+# measured per mode).  DOCUMENT_LAYOUT could not be measured offline.
+DEFAULT_AREA_MODES = ("document_layout", "universal")
 
 # The banner varies in its number of asterisks; it is added after the text.
 _TRIAL_BANNER = re.compile(r"\s*\*+\s*Trial Licenses\s*\*+\s*$")
@@ -168,15 +185,19 @@ def aspose_language(settings: Settings) -> tuple[str, str | None]:
     )
 
 
-def scan_ai_models(models_root: str) -> list[ModelFile]:
-    """GGUF files in ``models_root`` and its direct sub-directories.
+def areas_mode(settings: Settings, listed_resources: set[str]) -> str:
+    """The ``detect_areas_mode`` for this run: ``settings.aspose_areas``, else
+    the most accurate default whose resource Aspose lists (file names)."""
+    if settings.aspose_areas:
+        return settings.aspose_areas
+    return next(m for m in DEFAULT_AREA_MODES if AREA_MODES[m] in (None, *listed_resources))
 
-    Mirrors ``AsposeAI.list_local()`` (which must not be called in the
-    supervisor): it scans the top level and one level of sub-directories.
-    Unlicensed, list_local shows only files named like its default model;
-    this lists every ``.gguf`` so old models can be seen and pruned.
-    ``tests/test_aspose.py`` checks the two agree on a fixture directory.
-    """
+
+def scan_ai_models(models_root: str) -> list[ModelFile]:
+    """GGUF files in ``models_root`` and its direct sub-directories: what is
+    on disk where ``AsposeAI.list_local()`` looks (the top level and one
+    level down).  Not the inventory (that is what Aspose itself lists):
+    used to show the files it does not list."""
     found = scan_model_files(models_root, (".gguf",), "llm")
     try:
         subdirs = sorted(e.path for e in os.scandir(models_root) if e.is_dir(follow_symlinks=False))
@@ -187,24 +208,109 @@ def scan_ai_models(models_root: str) -> list[ModelFile]:
     return found
 
 
-def _ai_model_path(settings: Settings) -> str | None:
-    """The spell-check model file on disk, if provisioned (top level first)."""
-    root = os.path.join(model_dir(settings), AI_MODELS_SUBDIR)
-    for model in scan_ai_models(root):
-        if model.name == DEFAULT_AI_MODEL:
-            return model.path
-    return None
+def spellcheck_model(listed: list[str]) -> str | None:
+    """The spell-check model among the paths AsposeAI lists (top level first)."""
+    matches = [path for path in listed if os.path.basename(path) == DEFAULT_AI_MODEL]
+    return min(matches, key=lambda path: path.count(os.sep), default=None)
 
 
-def _check_ai_mode(settings: Settings) -> None:
+def _check_choices(settings: Settings) -> None:
     if settings.aspose_ai and settings.aspose_ai not in AI_MODES:
         choices = ", ".join(AI_MODES)
         raise ConfigError(f"aspose_ai must be one of {choices} (or unset), not {settings.aspose_ai!r}")
+    if settings.aspose_areas and settings.aspose_areas not in AREA_MODES:
+        choices = ", ".join(AREA_MODES)
+        raise ConfigError(f"aspose_areas must be one of {choices} (or unset), not {settings.aspose_areas!r}")
+    if settings.aspose_fast:
+        _check_fast(settings)
+
+
+def _check_fast(settings: Settings) -> None:
+    """Aspose's ``recognize_fast`` takes no RecognitionSettings: refuse the
+    settings it would silently ignore."""
+    ignored = [name for name, on in [
+        ("aspose_areas", settings.aspose_areas),
+        ("aspose_upscale_small_font", settings.aspose_upscale_small_font),
+        ("aspose_ai", settings.aspose_ai),
+        (f"lang={settings.lang}", aspose_language(settings)[1] is not None),
+    ] if on]  # fmt: skip
+    if ignored:
+        raise ConfigError(
+            f"aspose_fast (recognize_fast) takes no recognition settings, so it would ignore "
+            f"{', '.join(ignored)}: drop one or the other"
+        )
+
+
+def _resource_file(listed_name: str) -> str:
+    """Resources.list_local() names resources without their ``.ocr`` suffix."""
+    return listed_name if listed_name.endswith(".ocr") else listed_name + ".ocr"
+
+
+def _unlisted_note(licensed: bool, unlisted: tuple[ModelFile, ...]) -> str | None:
+    if not unlisted:
+        return None
+    why = (
+        f"unlicensed, AsposeAI.list_local() lists only files named {DEFAULT_AI_MODEL}"
+        if not licensed
+        else "they are not where AsposeAI.list_local() and Resources.list_local() look"
+    )
+    return (
+        f"Aspose does not list {len(unlisted)} model file(s) on disk ({why}): a run cannot use "
+        "them and models prune leaves them alone (delete them by hand if they are old)"
+    )
+
+
+def _spellcheck_unusable(error: str, model: str | None, ai_root: str) -> str:
+    model_state = f"its model {model} is in place" if model else f"its model {DEFAULT_AI_MODEL} is not in {ai_root} either"
+    libdl = " (and on Debian 12 first libdl.so, which exists there only as libdl.so.2)" if "libdl" in error else ""
+    return (
+        "aspose_ai=spellcheck cannot work here: Aspose's AI post-processor needs llama.cpp native "
+        f"libraries, which Aspose downloads at run time{libdl}, so it cannot work offline; "
+        f"{model_state}. Run without --aspose-ai. Aspose said: {error.strip()[:600]}"
+    )
+
+
+def _require_package() -> None:
+    if not _installed():
+        raise ConfigError(f"the aspose engine needs the package {PACKAGE}: pip install {PACKAGE}")
+
+
+def _ask(settings: Settings, **asks) -> dict:
+    """Supervisor.  Ask the runtime probe; the compatibility library is built
+    here first, so a slow first build is not counted against the probe's
+    time limit."""
+    try:
+        ensure_compat_library()
+    except CompatBuildError as exc:
+        raise ConfigError(str(exc)) from None
+    request = ProbeRequest(
+        models_root=model_dir(settings), resource_dir=resource_dir(settings), license=license_path(settings), **asks
+    )
+    return ask_runtime(request)
+
+
+def _model_files(paths: list[str], kind: str) -> list[ModelFile]:
+    """ModelFile rows for paths Aspose listed (vanished files are skipped)."""
+    files = []
+    for path in paths:
+        try:
+            size = os.stat(path, follow_symlinks=False).st_size
+        except OSError:
+            continue
+        files.append(ModelFile(name=os.path.basename(path), path=path, size_bytes=size, kind=kind))
+    return files
 
 
 # --- the engine ----------------------------------------------------------------
 class AsposeEngine(Engine):
     name = "aspose"
+    # Measured (benchmarks/RESULTS.md, engines.py --policies): 580-1,060 MB
+    # per worker after a normal page, flat over hundreds of pages; an
+    # oversized page (33 Mpx) took a worker to 2.0-2.2 GB.  1,536 MB never
+    # acts on normal pages and replaces a worker left above it after such a
+    # page (in-process freeing gives back only 180-320 MB).
+    typical_worker_rss_mb = 1100
+    default_max_worker_rss_mb = 1536
 
     # --- supervisor side: never imports aspose.ocr ---------------------------
     @classmethod
@@ -217,44 +323,67 @@ class AsposeEngine(Engine):
 
     @classmethod
     def inventory(cls, settings: Settings) -> ModelInventory:
-        """Supervisor.  AI models (``<model dir>/Aspose.AI.LLM/models``) plus
-        OCR resources (``*.ocr`` directly in the resource directory, as
-        ``Resources.list_local()`` sees them).  Required: the spell-check model
-        when ``aspose_ai = "spellcheck"``, and the resource a non-Latin
-        language needs (Latin languages need none)."""
-        _check_ai_mode(settings)
-        _, resource = aspose_language(settings)
-        directory = model_dir(settings)
-        resources = resource_dir(settings)
-        models = scan_ai_models(os.path.join(directory, AI_MODELS_SUBDIR))
-        models += scan_model_files(resources, (".ocr",), "ocr-resource")
+        """Supervisor.  What Aspose itself lists, asked in the probe
+        subprocess: ``AsposeAI.list_local()`` under ``get_local_path()`` (AI
+        models) and ``Resources.list_local()`` (OCR resources).  Files on disk
+        where those look that Aspose does not list are ``unlisted``: never
+        counted as present, never pruned.  Required: the spell-check model
+        with ``aspose_ai``, the resource the language needs, and the resource
+        an explicit ``aspose_areas`` mode needs."""
+        _check_choices(settings)
+        _, language_resource = aspose_language(settings)
+        _require_package()
+        seen = _ask(settings, inventory=True)
+        ai_root, resource_root = seen["ai_root"], seen["resource_root"]
+        resource_paths = [os.path.join(resource_root, _resource_file(name)) for name in seen["resources"]]
+        listed = _model_files(seen["ai_models"], "llm") + _model_files(resource_paths, "ocr-resource")
+        on_disk = scan_ai_models(ai_root) + scan_model_files(resource_root, (".ocr",), "ocr-resource")
+        listed_paths = {model.path for model in listed}
+        unlisted = tuple(model for model in on_disk if model.path not in listed_paths)
         required = [DEFAULT_AI_MODEL] if settings.aspose_ai == "spellcheck" else []
-        required += [resource] if resource else []
+        required += [r for r in (language_resource, AREA_MODES.get(settings.aspose_areas or "")) if r]
         return ModelInventory(
             engine=cls.name,
-            directory=directory,
-            models=tuple(models),
-            required=tuple(required),
-            extra_directories=(resources,),
+            directory=ai_root,
+            models=tuple(listed),
+            required=tuple(dict.fromkeys(required)),
+            extra_directories=(resource_root,),
+            unlisted=unlisted,
+            note=_unlisted_note(seen["licensed"], unlisted),
+        )
+
+    @classmethod
+    def install_hint(cls, missing: list[str], inventory: ModelInventory) -> str:
+        """The exact path each missing file must have (AI models directly in
+        get_local_path(), OCR resources directly in the resource directory)."""
+        resource_root = inventory.extra_directories[0]
+        places = [
+            os.path.join(resource_root if name.endswith(".ocr") else inventory.directory, name)
+            for name in missing
+        ]
+        return "copy each file to exactly this path: " + ", ".join(places) + (
+            " (or set aspose_resource_dir / --model-dir to where they are)"
         )
 
     @classmethod
     def preflight(cls, settings: Settings) -> None:
         """Supervisor, before any worker starts.  Raises ConfigError (exit 2)
-        for a bad setting or license, or a runtime that cannot start (no
-        OpenSSL compatibility library, or the probe subprocess failed/died)."""
-        _check_ai_mode(settings)
+        for a bad setting or license, a runtime that cannot start (no
+        OpenSSL compatibility library, or the probe subprocess failed/died),
+        or ``aspose_ai`` when the spell-checker cannot load here."""
+        _check_choices(settings)
         aspose_language(settings)
-        if not _installed():
-            raise ConfigError(f"the aspose engine needs the package {PACKAGE}: pip install {PACKAGE}")
+        _require_package()
         lic = license_path(settings)
         if lic and not os.path.isfile(lic):
             raise ConfigError(f"aspose license file not found: {lic} (setting aspose_license)")
-        try:
-            ensure_compat_library()
-        except CompatBuildError as exc:
-            raise ConfigError(str(exc)) from None
-        _run_probe(lic)
+        if not settings.aspose_ai:
+            _ask(settings)
+            return
+        seen = _ask(settings, inventory=True, try_spellcheck=True)
+        model = spellcheck_model(seen["ai_models"])
+        if seen["spellcheck_error"]:
+            raise ConfigError(_spellcheck_unusable(seen["spellcheck_error"], model, seen["ai_root"]))
 
     @classmethod
     def run_warnings(cls, settings: Settings) -> list[str]:
@@ -271,28 +400,33 @@ class AsposeEngine(Engine):
 
     # --- worker side ---------------------------------------------------------
     def __init__(self, settings: Settings) -> None:
-        """Worker.  One AsposeOcr and one AsposeAI, single-threaded."""
-        _check_ai_mode(settings)
+        """Worker.  One AsposeOcr, single-threaded; an AsposeAI only when the
+        AI post-processor is on (the inventory is the probe's job)."""
+        _check_choices(settings)
         language, resource = aspose_language(settings)
         _require_resource(settings, resource)
         prepare_runtime()
         workdir = model_dir(settings)
         os.makedirs(workdir, exist_ok=True)
         os.chdir(workdir)  # see the module docstring: AsposeAI and stray files
-        ocr, ai = _import_aspose(resource_dir(settings), workdir)
+        ocr, ai = import_aspose(resource_dir(settings), workdir)
         self._ocr = ocr
         self._trial = not _apply_license(ocr, license_path(settings))
-        self._settings = ocr.RecognitionSettings()
-        self._settings.threads_count = 1
-        self._settings.language = getattr(ocr.Language, language)
+        self._fast = settings.aspose_fast
+        self._settings = _recognition_settings(ocr, settings, language)
+        self._filters = _filters(settings)
         self._api = ocr.AsposeOcr()
-        self._ai = ai.AsposeAI()
-        self._spellcheck = None
+        self._ai = self._spellcheck = None
         if settings.aspose_ai == "spellcheck":
-            self._spellcheck = _spellchecker(ai, self._ai, settings)
+            self._ai = ai.AsposeAI()
+            self._spellcheck = _spellchecker(ai, self._ai)
 
     def recognize(self, page: DecodedPage) -> Recognition:
         """Worker.  Decoded pixels go straight in (no temporary file)."""
+        extra = {"trial": True} if self._trial else {}
+        if self._fast:  # plain text: no lines, boxes or confidences
+            text = self._api.recognize_fast(self._input(page))[0]
+            return Recognition(text=_strip_trial_banner(text), confidence=None, extra=extra)
         output = self._api.recognize(self._input(page), self._settings)
         result = output[0]
         text = _strip_trial_banner(result.recognition_text)
@@ -302,24 +436,32 @@ class AsposeEngine(Engine):
         lines = [_text_line(line) for line in result.recognition_lines_result]
         confidences = [line.confidence for line in lines if line.confidence is not None]
         confidence = round(sum(confidences) / len(confidences), 2) if confidences else None
-        extra = {"trial": True} if self._trial else {}
         return Recognition(text=text, confidence=confidence, lines=lines, extra=extra)
 
     def _input(self, page: DecodedPage):
         ocr = self._ocr
         image = page.image
         pixel_type = ocr.PixelType.BYTE if image.mode == "L" else ocr.PixelType.RGB
-        source = ocr.OcrInput(ocr.InputType.SINGLE_IMAGE)
+        if self._filters is None:
+            source = ocr.OcrInput(ocr.InputType.SINGLE_IMAGE)
+        else:
+            source = ocr.OcrInput(ocr.InputType.SINGLE_IMAGE, self._filters)
         source.add(bytearray(image.tobytes()), image.width, image.height, pixel_type)
         return source
 
     def free_resources(self) -> None:
         """Worker.  A freed AsposeAI is dead: both objects are dropped and the
-        worker builds a new engine."""
-        self._ai.free_resources()
-        self._api.free_resources()
-        self._ai = self._api = self._spellcheck = None
-        release_heap()
+        worker builds a new engine.  The OCR engine is freed even when the
+        AI's free raises (the error still reaches the worker)."""
+        try:
+            if self._ai is not None:
+                self._ai.free_resources()
+        finally:
+            try:
+                self._api.free_resources()
+            finally:
+                self._ai = self._api = self._spellcheck = None
+                release_heap()
 
 
 # --- worker helpers ----------------------------------------------------------
@@ -366,7 +508,7 @@ def _icu_major_version() -> int | None:
     return max(majors) if majors else None
 
 
-def _import_aspose(resources: str, models: str):
+def import_aspose(resources: str, models: str):
     """Worker.  Import the package and set its process-wide options (they are
     static in .NET, read when sessions are created: before the first page)."""
     # AsposeAI's model root is .NET's LocalApplicationData + Aspose.AI.LLM/models:
@@ -412,12 +554,37 @@ def _require_resource(settings: Settings, resource: str | None) -> None:
         )
 
 
-def _spellchecker(ai, engine, settings: Settings):
-    """Worker.  Attach the LLM spell-checker to ``engine`` (an AsposeAI)."""
-    path = _ai_model_path(settings)
-    if path is None:  # the coordinator's model check normally stops this first
-        models = os.path.join(model_dir(settings), AI_MODELS_SUBDIR)
-        raise RuntimeError(f"aspose_ai=spellcheck needs {DEFAULT_AI_MODEL} in {models}")
+def _recognition_settings(ocr, settings: Settings, language: str):
+    """Worker.  Aspose's RecognitionSettings from ours; the areas mode's
+    default depends on the resources Aspose lists here."""
+    recognition = ocr.RecognitionSettings()
+    recognition.threads_count = 1
+    recognition.language = getattr(ocr.Language, language)
+    listed = {_resource_file(str(name)) for name in ocr.Resources.list_local()}
+    recognition.detect_areas_mode = getattr(ocr.DetectAreasMode, areas_mode(settings, listed).upper())
+    recognition.upscale_small_font = settings.aspose_upscale_small_font
+    recognition.automatic_color_inversion = settings.aspose_color_inversion
+    return recognition
+
+
+def _filters(settings: Settings):
+    """Worker.  Aspose's own preprocessing filters for each page's input, or
+    None for none."""
+    if not settings.aspose_auto_skew:
+        return None
+    from aspose.ocr.models.preprocessingfilters import PreprocessingFilter
+
+    filters = PreprocessingFilter()
+    filters.add(PreprocessingFilter.auto_skew())
+    return filters
+
+
+def _spellchecker(ai, engine):
+    """Worker.  Attach the LLM spell-checker to ``engine`` (an AsposeAI), with
+    the model AsposeAI itself lists (the model check ensured there is one)."""
+    path = spellcheck_model([str(p) for p in engine.list_local()])
+    if path is None:
+        raise RuntimeError(f"aspose_ai=spellcheck needs {DEFAULT_AI_MODEL} in {engine.get_local_path()}")
     config = ai.AsposeAIModelConfig()
     config.allow_auto_download = False
     config.file_model_path = path
@@ -438,72 +605,10 @@ def _strip_trial_banner(text: str) -> str:
     return _TRIAL_BANNER.sub("\n", text) if text else text
 
 
-# --- the supervisor's runtime probe ------------------------------------------
+# --- the package ---------------------------------------------------------------
 def _installed() -> bool:
     try:
         metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
         return False
     return True
-
-
-def _run_probe(license_file: str | None) -> None:
-    """Supervisor.  Start the runtime in a throw-away subprocess and map any
-    failure, including death by a signal, to ConfigError."""
-    command = [sys.executable, "-m", __name__, "probe"] + ([license_file] if license_file else [])
-    # Make sure the probe imports this same batchocr, installed or not.
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": pythonpath}
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise ConfigError(f"the Aspose runtime did not start within {PROBE_TIMEOUT} s") from None
-    if done.returncode == 0:
-        return
-    detail = done.stderr.strip()[-1500:]
-    if done.returncode == PROBE_LICENSE_ERROR:
-        raise ConfigError(f"aspose license {license_file} is not valid: {detail}")
-    if done.returncode < 0:
-        raise ConfigError(
-            f"the Aspose .NET runtime died with {_signal_name(-done.returncode)} while starting "
-            f"(usually missing OpenSSL 1.1 or ICU):\n{detail}"
-        )
-    raise ConfigError(f"the Aspose runtime cannot start (exit {done.returncode}):\n{detail}")
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-def _probe_main(argv: list[str]) -> int:
-    """The probe subprocess: start the runtime as a worker would, apply the
-    license, construct an AsposeOcr.  Exit 0 ok, 3 bad license, 2 no runtime.
-    Runs in its own temporary directory: it leaves nothing behind."""
-    if not argv or argv[0] != "probe":
-        print("usage: python -m batchocr.engines.aspose probe [LICENSE]", file=sys.stderr)
-        return 2
-    license_file = os.path.abspath(argv[1]) if len(argv) > 1 else None
-    try:
-        prepare_runtime()
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    with tempfile.TemporaryDirectory(prefix="batchocr-aspose-probe-") as scratch:
-        os.chdir(scratch)
-        ocr, _ = _import_aspose(os.path.join(scratch, "aspose_data"), scratch)
-        if license_file:
-            try:
-                ocr.License().set_license(license_file)
-            except RuntimeError as exc:
-                print(exc, file=sys.stderr)
-                return PROBE_LICENSE_ERROR
-        ocr.AsposeOcr()  # where a missing libssl.so.1.1 aborts the process
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_probe_main(sys.argv[1:]))

@@ -66,6 +66,14 @@ class ModelInventory:
     models: tuple[ModelFile, ...]
     required: tuple[str, ...]  # names of ModelFile the run needs
     extra_directories: tuple[str, ...] = ()  # other scanned roots (absolute)
+    # Files on disk the engine itself does not list (e.g. Aspose unlicensed):
+    # shown, never counted as present, never pruned; ``note`` says why.
+    unlisted: tuple[ModelFile, ...] = ()
+    note: str | None = None
+
+    def directories(self) -> tuple[str, ...]:
+        """Every directory models go in, the main one first."""
+        return (self.directory, *self.extra_directories)
 
     def missing(self) -> list[str]:
         present = {m.name for m in self.models}
@@ -89,6 +97,8 @@ class ModelInventory:
                 }
                 for m in self.models
             ],
+            "unlisted": [{**asdict(m), "status": "UNLISTED"} for m in self.unlisted],
+            "note": self.note,
         }
 
 
@@ -148,6 +158,11 @@ def _malloc_trim():
 
 class Engine(ABC):
     name: ClassVar[str]
+    # Memory defaults (``config.resolve_engine_defaults``): the RSS to plan
+    # per worker (it also caps the default worker count by available
+    # memory), and the ``max_worker_rss`` used when the user sets none.
+    typical_worker_rss_mb: ClassVar[int] = 150
+    default_max_worker_rss_mb: ClassVar[int] = 2048
 
     # --- supervisor side: never loads the native engine ---------------------
     @classmethod

@@ -41,7 +41,9 @@ STANDARD_LIB_DIRS = (
     "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
     "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
 )  # fmt: skip
-BUILD_TIMEOUT = 120  # seconds; zig's first run fills its own cache and is slow
+# Seconds.  Measured: gcc well under 1 s; zig's first run fills its own
+# cache and took 112 s on 2 busy cores, so a 120 s limit failed at random.
+BUILD_TIMEOUT = 900
 _HOW_TO_FIX = (
     "The Aspose engine needs libssl.so.1.1, which this system lacks, and batchocr builds a "
     "small compatibility library for it. Install a C compiler (Debian/Ubuntu: "
@@ -121,6 +123,12 @@ def _build(target: str) -> None:
     """Compile to a temporary file next to ``target``, then rename it in."""
     deps = [_openssl3(name) for name in OPENSSL3_LIBS]
     compiler = _compiler()
+    # Said because zig's first build can take minutes: the user sees why.
+    print(
+        f"batchocr: building the OpenSSL 1.1 compatibility library for Aspose with "
+        f"{shlex.join(compiler)} (once, into {os.path.dirname(target)}) ...",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
     directory = os.path.dirname(target)
     try:
         os.makedirs(directory, exist_ok=True)
