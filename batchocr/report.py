@@ -50,6 +50,7 @@ WARMUP_IMAGES = 3
 MIN_SEGMENT_IMAGES = 10
 
 TOP_FAILURE_CAUSES = 10
+SHOWN_LOW_CONFIDENCE = 20  # in the text report; --json has every one
 
 
 # --- reading -----------------------------------------------------------------
@@ -458,6 +459,14 @@ def top_failures(records: Iterable[dict[str, Any]], limit: int = TOP_FAILURE_CAU
     ]
 
 
+def low_confidence_pages(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pages read but flagged ``low_confidence`` (worth a look by a person),
+    least confident first."""
+    flagged = [r for r in records if r.get("low_confidence")]
+    flagged.sort(key=lambda r: (r.get("confidence") or 0.0, str(r.get("path")), r.get("page") or 0))
+    return [{"path": r.get("path"), "page": r.get("page"), "confidence": r.get("confidence")} for r in flagged]
+
+
 # --- the whole directory ---------------------------------------------------------
 
 
@@ -477,6 +486,7 @@ def summarize(outputs: Outputs) -> dict[str, Any]:
         "runs": [asdict(run) for run in runs],
         "leak": asdict(leak_rate(seg for r in order for seg in run_segments(memory_runs.get(r, [])))),
         "failures": top_failures(final),
+        "low_confidence": low_confidence_pages(final),
         "unreadable_lines": outputs.unreadable_lines,
     }
 
@@ -511,6 +521,7 @@ def format_text(summary: dict[str, Any]) -> str:
         lines += ["", *_format_run(run, several=len(summary["runs"]) > 1)]
     lines += ["", f"RSS growth, all runs: {_format_leak(summary['leak'])}"]
     lines += ["", *_format_failures(summary["failures"])]
+    lines += ["", *_format_low_confidence(summary["low_confidence"])]
     if summary["unreadable_lines"]:
         lines.append(
             f"({summary['unreadable_lines']} unreadable JSONL lines skipped: torn tail of a live or killed run)"
@@ -582,6 +593,16 @@ def _format_failures(failures: list[dict[str, Any]]) -> list[str]:
     for f in failures:
         lines.append(f"  {f['count']:>5} x {f['cause']}")
         lines.append(f"          e.g. {f['example']}")
+    return lines
+
+
+def _format_low_confidence(pages: list[dict[str, Any]]) -> list[str]:
+    if not pages:
+        return ["low-confidence pages: none"]
+    lines = [f"low-confidence pages: {len(pages)} (least confident first)"]
+    lines += [f"  {_num(p['confidence'], '5.1f')}  {p['path']} page {p['page']}" for p in pages[:SHOWN_LOW_CONFIDENCE]]
+    if len(pages) > SHOWN_LOW_CONFIDENCE:
+        lines.append(f"  ... and {len(pages) - SHOWN_LOW_CONFIDENCE} more (--json lists them all)")
     return lines
 
 

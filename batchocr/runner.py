@@ -51,12 +51,14 @@ class OutputSink:
         self.progress = progress
         self.counts: Counter[str] = Counter()
         self.failures: list[dict[str, Any]] = []
+        self.low_confidence = 0  # pages read under the low_confidence threshold
 
     def page_done(self, record: dict[str, Any]) -> None:
         record["t"] = round(time.time() - self.run_started, 3)  # when it was recorded
         record["run"] = self.run_id
         self.results.write(record)
         self.counts[record["status"]] += 1
+        self.low_confidence += bool(record.get("low_confidence"))
         if record["status"] != OK:
             self.failures.append(
                 {k: record.get(k) for k in ("path", "page", "status", "error")}
@@ -263,6 +265,7 @@ def _finish_run_info(info: dict[str, Any], sink: OutputSink, plan: ResumePlan, s
             "ok": ok,
             "failed": done_now - sink.counts[OK],
             "timeout": sink.counts[TIMEOUT],
+            "low_confidence": sink.low_confidence,
             "not_done": len(plan.todo) - done_now,
         },
         pages_per_second=round(done_now / elapsed, 3) if elapsed > 0 else None,
@@ -284,6 +287,8 @@ def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out
         parts.insert(1, f"{c['skipped_already_ok']} of them done by an earlier run")
     if c["timeout"]:
         parts.append(f"{c['timeout']} of them timed out")
+    if c.get("low_confidence"):
+        parts.append(f"{c['low_confidence']} low-confidence (see batchocr report)")
     if c["not_done"]:
         parts.append(f"{c['not_done']} not done (run again to resume)")
     line = (
