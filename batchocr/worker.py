@@ -278,7 +278,7 @@ def _recognition_fields(result: Recognition) -> dict[str, Any]:
 RESERVED_FIELDS = frozenset(
     {"path", "page", "pages", "status", "text", "confidence", "engine", "worker", "pid", "ms", "error"}
     | {"error_kind", "attempt", "size", "mtime_ns", "decode_ms", "width", "height", "lines", "traceback"}
-    | {"t", "run", "source"}
+    | {"t", "run", "source", "suspect"}
 )
 
 
