@@ -26,6 +26,8 @@ from batchocr.errors import ConfigError
 from batchocr.executors import EXECUTORS
 
 ENV_PREFIX = "BATCHOCR_"
+# tesseract page segmentation modes that recognise text (0 and 2 only analyse)
+RECOGNISING_PSMS = (1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
 # Settings naming files or directories: made absolute once, here, so that
 # every worker (a Ray actor on another node included) sees the same path.
 PATH_FIELDS = ("output_dir", "model_dir", "aspose_license", "aspose_resource_dir")
@@ -34,7 +36,7 @@ AUTO = "auto"
 
 
 # Groups of settings, in the order ``--help`` shows them.
-GROUPS = ("input and output", "engine", "workers and recycling", "limits", "executor", "aspose engine")
+GROUPS = ("input and output", "engine", "accuracy", "workers and recycling", "limits", "executor", "aspose engine")
 
 
 def setting(default: Any, help: str, group: str, short: str | None = None, alias: str | None = None) -> Any:
@@ -98,6 +100,19 @@ class Settings:
     # --- executor ----------------------------------------------------------------------
     executor: str = setting("local", "Where workers run: local processes or ray.", "executor")
     ray_address: str | None = setting(None, "With --executor ray: the cluster to join (default: a local Ray).", "executor")
+
+    # --- accuracy (issue 12; worker side: batchocr/preprocess.py, second_look.py) --------
+    rotate_pages: bool = setting(
+        True, "Turn pages scanned sideways or upside down upright (tesseract orientation detection).", "accuracy"
+    )
+    deskew: bool = setting(True, "Straighten pages fed up to 8 degrees crooked before recognition.", "accuracy")
+    second_look: bool = setting(
+        True, "At most one more pass when the first looks incomplete; the better reading is kept.", "accuracy"
+    )
+    psm: int = setting(3, "Tesseract page segmentation mode: 3 auto, 4 one column, 6 one block, 11 sparse.", "accuracy")
+    low_confidence: float = setting(
+        60.0, "Pages under this mean word confidence are flagged low_confidence.", "accuracy"
+    )
 
     # --- aspose (see batchocr/engines/aspose.py) -----------------------------
     aspose_license: str | None = setting(None, "Aspose license file.", "aspose engine")
@@ -280,6 +295,8 @@ def _validate(s: Settings) -> None:
         (s.memory_sample_seconds >= 0, "memory_sample_seconds must be >= 0"),
         (bool(s.languages()), "lang must name at least one language"),
         (s.executor in EXECUTORS, f"executor must be one of: {', '.join(EXECUTORS)}"),
+        (s.psm in RECOGNISING_PSMS, f"psm must be one of {', '.join(map(str, RECOGNISING_PSMS))}"),
+        (0 <= s.low_confidence <= 100, "low_confidence must be in [0, 100]"),
     ]
     for ok, message in checks:
         if not ok:

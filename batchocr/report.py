@@ -60,10 +60,12 @@ WARMUP_IMAGES = 3
 MIN_SEGMENT_IMAGES = 10
 
 TOP_FAILURE_CAUSES = 10
+SHOWN_LOW_CONFIDENCE = 20  # in the text report; --json has every one
 
 # The record fields the report uses: the rest (text, lines, traceback) is
 # dropped as each line streams past.
-REPORT_FIELDS = ("path", "page", "status", "run", "pid", "worker", "t", "ms", "decode_ms", "error", "error_kind")
+REPORT_FIELDS = ("path", "page", "status", "run", "pid", "worker", "t", "ms", "decode_ms", "error", "error_kind",
+                 "confidence", "low_confidence")  # fmt: skip
 
 
 # --- reading -----------------------------------------------------------------
@@ -578,6 +580,12 @@ def _records_at(results: Path, spans) -> Iterable[dict[str, Any]]:
                 yield record
     finally:
         os.close(fd)
+def low_confidence_pages(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pages read but flagged ``low_confidence`` (worth a look by a person),
+    least confident first."""
+    flagged = [r for r in records if r.get("low_confidence")]
+    flagged.sort(key=lambda r: (r.get("confidence") or 0.0, str(r.get("path")), r.get("page") or 0))
+    return [{"path": r.get("path"), "page": r.get("page"), "confidence": r.get("confidence")} for r in flagged]
 
 
 # --- the whole directory ---------------------------------------------------------
@@ -604,6 +612,7 @@ def summarize(outputs: Outputs) -> dict[str, Any]:
         "leak": asdict(leak_rate(seg for r in order for seg in run_segments(memory_runs.get(r, [])))),
         "failures": final.failures,
         "unreadable_lines": outputs.unreadable_lines + getattr(outputs.results, "unreadable", 0),
+        "low_confidence": low_confidence_pages(outputs.results),  # flagged ones only are kept
     }
 
 
@@ -643,6 +652,7 @@ def format_text(summary: dict[str, Any]) -> str:
         lines += ["", *_format_run(run, several=len(summary["runs"]) > 1)]
     lines += ["", f"RSS growth, all runs: {_format_leak(summary['leak'])}"]
     lines += ["", *_format_failures(summary["failures"])]
+    lines += ["", *_format_low_confidence(summary["low_confidence"])]
     if summary["unreadable_lines"]:
         lines.append(
             f"({summary['unreadable_lines']} unreadable JSONL lines skipped: torn tail of a live or killed run)"
@@ -714,6 +724,16 @@ def _format_failures(failures: list[dict[str, Any]]) -> list[str]:
     for f in failures:
         lines.append(f"  {f['count']:>5} x {f['cause']}")
         lines.append(f"          e.g. {f['example']}")
+    return lines
+
+
+def _format_low_confidence(pages: list[dict[str, Any]]) -> list[str]:
+    if not pages:
+        return ["low-confidence pages: none"]
+    lines = [f"low-confidence pages: {len(pages)} (least confident first)"]
+    lines += [f"  {_num(p['confidence'], '5.1f')}  {p['path']} page {p['page']}" for p in pages[:SHOWN_LOW_CONFIDENCE]]
+    if len(pages) > SHOWN_LOW_CONFIDENCE:
+        lines.append(f"  ... and {len(pages) - SHOWN_LOW_CONFIDENCE} more (--json lists them all)")
     return lines
 
 

@@ -247,6 +247,7 @@ def _finish_run_info(info: dict[str, Any], counts: RunCounts, found, signal_name
             "ok": counts.counts[OK] + found.skipped_ok,
             "failed": counts.failed,
             "timeout": counts.counts[TIMEOUT],
+            "low_confidence": counts.low_confidence,
             "not_done": max(0, found.todo - done_now),
             "new": found.new,
             "redone_failed_before": found.failed_before,
@@ -273,6 +274,8 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
         parts.insert(1, f"{c['skipped_already_ok']} of them done by an earlier run")
     if c["timeout"]:
         parts.append(f"{c['timeout']} of them timed out")
+    if c.get("low_confidence"):
+        parts.append(f"{c['low_confidence']} low-confidence (see batchocr report)")
     if c["not_done"]:
         parts.append(f"{c['not_done']} not done (run again to resume)")
     line = (

@@ -42,9 +42,11 @@ class RunCounts:
         self.failed = 0
         self.first_failures = 0
         self.failures: list[dict[str, Any]] = []  # the first SHOWN_FAILURES
+        self.low_confidence = 0  # pages read under the low_confidence threshold
 
     def add(self, record: dict[str, Any], failed_before: bool) -> None:
         self.counts[record["status"]] += 1
+        self.low_confidence += bool(record.get("low_confidence"))
         if record["status"] != OK:
             self.failed += 1
             self.first_failures += not failed_before

@@ -150,8 +150,19 @@ class PageWorker:
             self._engine_seconds += time.perf_counter() - engine_started
             page.close()
         ms = round((time.perf_counter() - engine_started) * 1000, 1)
+        # An inked page read as (almost) nothing is an error the next run retries.
+        if result.suspect:
+            fields.update(error=result.suspect, error_kind="suspect", suspect=result.suspect)
         return page_record(
-            item, status=OK, source="ocr", ms=ms, decode_ms=decode_ms, width=width, height=height, **fields, **common
+            item,
+            status=ERROR if result.suspect else OK,
+            source="ocr",
+            ms=ms,
+            decode_ms=decode_ms,
+            width=width,
+            height=height,
+            **fields,
+            **common,
         )
 
     # --- recycling -----------------------------------------------------------
@@ -267,7 +278,7 @@ def _recognition_fields(result: Recognition) -> dict[str, Any]:
 RESERVED_FIELDS = frozenset(
     {"path", "page", "pages", "status", "text", "confidence", "engine", "worker", "pid", "ms", "error"}
     | {"error_kind", "attempt", "size", "mtime_ns", "decode_ms", "width", "height", "lines", "traceback"}
-    | {"t", "run", "source"}
+    | {"t", "run", "source", "suspect"}
 )
 
 

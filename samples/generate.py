@@ -33,7 +33,10 @@ Ground-truth convention
 * ``manifest.json`` lists every image: ``{"file": relative path with "/",
   "pages": n, "kind": "clean" | "two-column" | "rotated" | "noisy",
   "format": "png" | "jpeg" | "tiff" | "bmp" | "webp", "dpi": n,
-  "ground_truth": relative path of the .txt}``.
+  "ground_truth": relative path of the .txt}``, plus ``"angle"`` (degrees
+  counter-clockwise) for pages turned or skewed on purpose.  Kinds added for
+  issue 12: "turned" (90/180/270), "skewed" (+-2-6 degrees), "degraded"
+  (a crooked noisy copy).
 
 Fonts
 -----
@@ -530,7 +533,7 @@ DOCS = {
 # Layout and rendering
 # --------------------------------------------------------------------------
 
-PAPER = {"letter": (8.5, 11.0), "a4": (8.2677, 11.6929)}
+PAPER = {"letter": (8.5, 11.0), "a4": (8.2677, 11.6929), "a5": (5.8268, 8.2677)}
 
 
 @dataclass
@@ -815,6 +818,22 @@ def scan_rotated(img: Image.Image, st: Style, angle: float) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(0.35 * st.dpi / 200))
 
 
+def scan_turned(img: Image.Image, st: Style, angle: float) -> Image.Image:
+    """A page fed sideways or upside down: a quarter turn (90, 180 or 270
+    degrees counter-clockwise), exact, so the page is the same pixels turned."""
+    turns = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
+             270: Image.Transpose.ROTATE_270}
+    return scan_clean(img, st).transpose(turns[round(angle) % 360])
+
+
+def scan_degraded(img: Image.Image, st: Style, rng: random.Random, angle: float,
+                  severity: float) -> Image.Image:
+    """A tired photocopy fed crooked: skew by ``angle`` first (the copy was
+    crooked on the glass), then the cheap scanner's damage."""
+    img = img.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=st.background)
+    return scan_noisy(img, st, rng, severity)
+
+
 def scan_noisy(img: Image.Image, st: Style, rng: random.Random,
                severity: float = 1.0) -> Image.Image:
     """Cheap scanner: slight skew, uneven light, low optical resolution,
@@ -880,17 +899,21 @@ EXT = {"png": ".png", "jpeg": ".jpg", "tiff": ".tiff", "tiff-lzw": ".tif",
 @dataclass
 class Spec:
     file: str  # relative path, "/" separated, with extension
-    kind: str  # clean | two-column | rotated | noisy
+    kind: str  # clean | two-column | rotated | noisy | turned | skewed | degraded
     fmt: str
     doc: str
     seed: int
     style: Style
     pages: int = 1
     words: tuple[int, int] = (220, 330)
-    angle: float = 0.0
+    angle: float = 0.0  # degrees counter-clockwise (PIL's sense); negative = clockwise
     jpeg_quality: int = 80
     severity: float = 0.9  # noisy pages only
 
+
+_A5 = Style(dpi=200, paper="a5", family="serif", size_pt=11, margin_in=0.7)
+_A5_TIRED = Style(dpi=200, paper="a5", family="serif", size_pt=11, margin_in=0.7, ink=45,
+                  background=232)
 
 SHIPPED: list[Spec] = [
     Spec("letter.png", "clean", "png", "letter", 101,
@@ -924,6 +947,19 @@ SHIPPED: list[Spec] = [
                ink=40, background=244)),
     Spec("archive/2019/circular.webp", "clean", "webp", "notice", 112,
          Style(dpi=200, paper="letter", family="serif", size_pt=11, justify=True)),
+    # Pages as archives hold them (issue 12): turned a quarter or half turn,
+    # fed crooked, tired copies.  A5 and short, to keep the suite quick.
+    *[Spec(f"accuracy/turned-{angle}.png", "turned", "png", doc, seed, _A5, words=(90, 120),
+           angle=angle)
+      for angle, doc, seed in ((90, "letter", 201), (180, "memo", 202), (270, "notice", 203))],
+    *[Spec(f"accuracy/skewed-{'cw' if angle < 0 else 'ccw'}{abs(angle):g}.png", "skewed", "png",
+           doc, seed, _A5, words=(90, 120), angle=angle)
+      for angle, doc, seed in ((-2, "report", 204), (-4, "letter", 205), (3, "memo", 206),
+                               (-6, "notice", 207), (5.5, "letter", 208))],
+    Spec("accuracy/degraded-1.jpg", "degraded", "jpeg", "letter", 209,
+         _A5_TIRED, words=(90, 120), angle=-3, jpeg_quality=35, severity=0.8),
+    Spec("accuracy/degraded-2.jpg", "degraded", "jpeg", "memo", 210,
+         _A5_TIRED, words=(90, 120), angle=1.5, jpeg_quality=30, severity=0.9),
 ]
 
 
@@ -947,8 +983,12 @@ def build_page(spec: Spec, out_dir: Path) -> tuple[Path, str, int]:
         else:
             blocks = DOCS[spec.doc](tm, target)
         img, gt = render_page(blocks, st, rng)
-        if spec.kind == "rotated":
+        if spec.kind in ("rotated", "skewed"):
             img = scan_rotated(img, st, spec.angle)
+        elif spec.kind == "turned":
+            img = scan_turned(img, st, spec.angle)
+        elif spec.kind == "degraded":
+            img = scan_degraded(img, st, rng, spec.angle, spec.severity)
         elif spec.kind == "noisy":
             img = scan_noisy(img, st, rng, spec.severity)
         else:
@@ -968,6 +1008,8 @@ def _manifest_entry(spec: Spec) -> dict:
         "format": "tiff" if spec.fmt.startswith("tiff") else spec.fmt,
         "dpi": spec.style.dpi,
         "ground_truth": spec.file.rsplit(".", 1)[0] + ".txt",
+        # degrees counter-clockwise the page was turned or skewed (absent: 0)
+        **({"angle": spec.angle} if spec.angle else {}),
     }
 
 

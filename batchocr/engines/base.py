@@ -43,6 +43,10 @@ class Recognition:
     confidence: float | None  # mean word confidence 0-100, None when unknown
     lines: list[TextLine] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # engine-specific record fields
+    # Set when the page must not count as done although the engine answered
+    # (e.g. "no text on an inked page"): the record becomes an error with
+    # error_kind "suspect", the text is kept, and the next run retries it.
+    suspect: str | None = None
 
 
 @dataclass(frozen=True)

