@@ -123,12 +123,20 @@ def cli() -> None:
     cls=SettingOption,
     group="input and output",
 )
+@click.option(
+    "--drop-missing",
+    is_flag=True,
+    help="Drop the records of files no longer under INPUT_DIR.",
+    cls=SettingOption,
+    group="input and output",
+)
 @settings_options()
-def run(input_dir: str, config_file: str | None, restart: bool, **options) -> None:
+def run(input_dir: str, config_file: str | None, restart: bool, drop_missing: bool, **options) -> None:
     """Recognise every page under INPUT_DIR.
 
     Running again into the same output directory resumes: pages already ok
-    (same file size and mtime) are skipped, failed and new ones are done.
+    (same file size and mtime, same settings) are skipped, failed and new
+    ones are done.  An output directory belongs to one INPUT_DIR.
 
     \b
     Exit codes: 0 all pages ok; 1 some pages failed; 2 bad usage, config or
@@ -143,7 +151,7 @@ def run(input_dir: str, config_file: str | None, restart: bool, **options) -> No
     CRASH_DIR = settings.output_dir
     if os.path.isfile(settings.output_dir):
         raise ConfigError(f"-o {settings.output_dir} is a file; give a directory (it is created if missing)")
-    sys.exit(int(run_job(input_dir, settings, restart=restart)))
+    sys.exit(int(run_job(input_dir, settings, restart=restart, drop_missing=drop_missing)))
 
 
 @cli.group(context_settings=CONTEXT)

@@ -121,6 +121,10 @@ def _seek(img: Image.Image, page: int) -> None:
         img.seek(page - 1)
     except EOFError:
         raise DecodeError(f"page {page} does not exist in this file") from None
+    except Exception as exc:  # Pillow raises TypeError, struct.error... on a damaged page directory
+        raise DecodeError(
+            f"page {page}: damaged page directory ({type(exc).__name__}: {exc}); the pages after it cannot be read"
+        ) from None
 
 
 class _OpenFile:

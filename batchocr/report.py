@@ -2,13 +2,19 @@
 
 Data flow::
 
-    results.jsonl ─┐
+    results.jsonl ─┐ (streamed)
     memory.jsonl ──┼─> load_outputs ─> split into runs ─> summarize ─> format_text / JSON
-    run.json ──────┘                         │
-                                             └─> chart_data ─> plotting (PNG, HTML)
+    run.json ──────┤                         │
+    ledger.sqlite ─┘ (final pages)           └─> chart_data ─> plotting (PNG, HTML)
 
-Everything below ``load_outputs`` is a pure function over lists of dicts, so
-tests can feed it lines directly.
+Memory stays bounded at any size: records are streamed past per-run tallies
+(``RecordTally``), never held; each page's final status comes from the
+ledger (or, for an output dir made before the ledger, from one small entry
+per page).  Only the charts keep one number per page (its completion time).
+memory.jsonl is read whole: it grows with run time, not with pages.
+
+Everything below ``load_outputs`` is a pure function over dicts, so tests
+can feed it lines directly.
 
 Several runs in one directory: a run resumed into an output directory
 appends to ``memory.jsonl`` (its ``t`` restarts at 0, its workers send fresh
@@ -23,7 +29,9 @@ Records go to the run their worker's ``pid`` worked in, else by their tag.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sqlite3
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -31,9 +39,11 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from batchocr.errors import ConfigError
+from batchocr.ledger import LEDGER
 from batchocr.output import MEMORY, RESULTS, RUN_INFO
 from batchocr.records import ERROR, OK, TIMEOUT
 from batchocr.resume import read_records
+from batchocr.results import complete_lines
 
 # A ``start`` event this many seconds before the latest ``t`` seen opens a new
 # run, whatever its tag says.  Events of one run reach the file
@@ -52,30 +62,61 @@ MIN_SEGMENT_IMAGES = 10
 TOP_FAILURE_CAUSES = 10
 SHOWN_LOW_CONFIDENCE = 20  # in the text report; --json has every one
 
+# The record fields the report uses: the rest (text, lines, traceback) is
+# dropped as each line streams past.
+REPORT_FIELDS = ("path", "page", "status", "run", "pid", "worker", "t", "ms", "decode_ms", "error", "error_kind",
+                 "confidence", "low_confidence")  # fmt: skip
+
 
 # --- reading -----------------------------------------------------------------
 
 
+class RecordStream:
+    """results.jsonl as an iterable of slim records (``REPORT_FIELDS``),
+    read anew on each pass: never all in memory.  Counts the lines that are
+    not records (``unreadable``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.unreadable = 0
+
+    def __iter__(self):
+        if not self.path.exists():
+            return
+        self.unreadable = 0
+        try:
+            for _, raw in complete_lines(self.path):
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict):
+                    self.unreadable += 1
+                    continue
+                yield {k: record[k] for k in REPORT_FIELDS if k in record}
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+
+
 @dataclass
 class Outputs:
-    """The raw content of one output directory."""
+    """One output directory: memory.jsonl and run.json read, results.jsonl streamed."""
 
     out_dir: Path
-    results: list[dict[str, Any]]
+    results: Any  # an iterable of records: a RecordStream, or a list in tests
     memory: list[dict[str, Any]]
     run_info: dict[str, Any]
-    unreadable_lines: int = 0  # torn or corrupt JSONL lines skipped
+    unreadable_lines: int = 0  # torn or corrupt memory.jsonl lines skipped
 
 
 def load_outputs(out_dir: str | Path) -> Outputs:
-    """Read results.jsonl, memory.jsonl and run.json (any may be missing, not all)."""
+    """Open results.jsonl, read memory.jsonl and run.json (any may be missing, not all)."""
     out = Path(out_dir)
     paths = [out / RESULTS, out / MEMORY, out / RUN_INFO]
     if not any(p.exists() for p in paths):
         raise ConfigError(f"{out} holds no batchocr outputs ({RESULTS}, {MEMORY}, {RUN_INFO})")
-    results, bad_results = _read_jsonl(out / RESULTS)
     memory, bad_memory = _read_jsonl(out / MEMORY)
-    return Outputs(out, results, memory, _read_run_info(out / RUN_INFO), bad_results + bad_memory)
+    return Outputs(out, RecordStream(out / RESULTS), memory, _read_run_info(out / RUN_INFO), bad_memory)
 
 
 def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -165,21 +206,49 @@ def run_tag(run_name: str) -> str | None:
     return None if run_name.startswith("untagged-") else run_name.split("#")[0]
 
 
-def split_results_by_run(
-    records: Iterable[dict[str, Any]], memory_runs: dict[str, list[dict[str, Any]]]
-) -> dict[str, list[dict[str, Any]]]:
-    """Records grouped by run: the run their worker's pid worked in (if its
+@dataclass
+class RecordTally:
+    """One run's records, summed as they stream past (none is kept)."""
+
+    pages: int = 0
+    engine_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    max_t: float | None = None
+    by_worker: Counter = field(default_factory=Counter)
+    times: dict[Any, list[float]] | None = None  # per worker completion times: only for charts
+    untimed: int = 0  # records without ``t`` (written before it existed)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.pages += 1
+        self.engine_seconds += (record.get("ms") or 0) / 1000
+        self.decode_seconds += (record.get("decode_ms") or 0) / 1000
+        self.by_worker[record.get("worker")] += 1
+        t = record.get("t")
+        if t is None:
+            self.untimed += 1
+            return
+        self.max_t = t if self.max_t is None else max(self.max_t, t)
+        if self.times is not None:
+            self.times.setdefault(record.get("worker"), []).append(t)
+
+
+def tally_results_by_run(
+    records: Iterable[dict[str, Any]], memory_runs: dict[str, list[dict[str, Any]]], with_times: bool = False
+) -> dict[str, RecordTally]:
+    """Records tallied by run: the run their worker's pid worked in (if its
     tag agrees), else their ``run`` tag, else the last run."""
     pid_run = {e.get("pid"): name for name, events in memory_runs.items() for e in events}
     fallback = next(reversed(memory_runs), "untagged-1")
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in memory_runs}
+    runs = {name: RecordTally(times={} if with_times else None) for name in memory_runs}
     for record in records:
         by_pid = pid_run.get(record.get("pid"))
         if by_pid and record.get("run") in (None, run_tag(by_pid)):
             name = by_pid
         else:
             name = record.get("run") or fallback
-        runs.setdefault(name, []).append(record)
+        if name not in runs:
+            runs[name] = RecordTally(times={} if with_times else None)
+        runs[name].add(record)
     return runs
 
 
@@ -326,15 +395,12 @@ def rss_readings(events: Iterable[dict[str, Any]]) -> list[float]:
     return values
 
 
-def worker_stats(
-    worker: int, events: list[dict[str, Any]], records: list[dict[str, Any]], seconds: float | None
-) -> WorkerStats:
-    """One worker slot in one run: its events and the records it produced."""
+def worker_stats(worker: int, events: list[dict[str, Any]], pages: int, seconds: float | None) -> WorkerStats:
+    """One worker slot in one run: its events and the number of records it produced."""
     recycles = [e for e in events if e.get("event") == "recycle"]
     starts = [e for e in events if e.get("event") == "start"]
     exits = [e for e in events if e.get("event") == "exit" and e.get("cause") != "finished"]
     readings = rss_readings(events)
-    pages = len(records)
     return WorkerStats(
         worker=worker,
         pages=pages,
@@ -371,23 +437,22 @@ class RunSummary:
     status: str | None = None  # from run.json, when known
 
 
-def run_seconds(run_id: str, events: list[dict], records: list[dict], history: dict[str, dict]) -> float | None:
+def run_seconds(run_id: str, events: list[dict], tally: RecordTally, history: dict[str, dict]) -> float | None:
     """The run's wall time: run.json's figure, else the latest ``t`` it wrote."""
     known = history.get(run_id, {}).get("seconds")
     if known:
         return known
-    times = [x["t"] for x in [*events, *records] if x.get("t") is not None]
+    times = [e["t"] for e in events if e.get("t") is not None] + ([tally.max_t] if tally.max_t is not None else [])
     return max(times) if times else None
 
 
-def time_split(records: list[dict], events: list[dict], workers: int, seconds: float | None) -> dict[str, float]:
+def time_split(tally: RecordTally, events: list[dict], workers: int, seconds: float | None) -> dict[str, float]:
     """Where the workers' time went, in worker-seconds.
 
     Capacity is workers x wall time; ``other`` is what is left after engine,
     decoding and recycling: worker start-up, handing pages over, writing,
     restarts after crashes, and idle workers at the end of the run."""
-    engine = sum(r.get("ms") or 0 for r in records) / 1000
-    decode = sum(r.get("decode_ms") or 0 for r in records) / 1000
+    engine, decode = tally.engine_seconds, tally.decode_seconds
     recycle = sum(e.get("recycle_ms") or 0 for e in events if e.get("event") == "recycle") / 1000
     capacity = workers * seconds if seconds else 0.0
     split = {"capacity": capacity, "engine": engine, "decode": decode, "recycle": recycle}
@@ -395,24 +460,22 @@ def time_split(records: list[dict], events: list[dict], workers: int, seconds: f
     return {k: round(v, 3) for k, v in split.items()}
 
 
-def summarize_run(run_id: str, events: list[dict], records: list[dict], history: dict[str, dict]) -> RunSummary:
-    seconds = run_seconds(run_id, events, records, history)
+def summarize_run(run_id: str, events: list[dict], tally: RecordTally, history: dict[str, dict]) -> RunSummary:
+    seconds = run_seconds(run_id, events, tally, history)
     worker_ids = sorted({e["worker"] for e in events if e.get("worker") is not None}
-                        | {r["worker"] for r in records if r.get("worker") is not None})  # fmt: skip
+                        | {w for w in tally.by_worker if w is not None})  # fmt: skip
     workers = history.get(run_id, {}).get("workers") or len(worker_ids)
     stats = [
-        worker_stats(
-            w, [e for e in events if e.get("worker") == w], [r for r in records if r.get("worker") == w], seconds
-        )
+        worker_stats(w, [e for e in events if e.get("worker") == w], tally.by_worker[w], seconds)
         for w in worker_ids
     ]
     return RunSummary(
         run=run_id,
         seconds=seconds,
         workers=workers,
-        pages=len(records),
-        pages_per_second=_rate(len(records), seconds),
-        time=time_split(records, events, workers, seconds),
+        pages=tally.pages,
+        pages_per_second=_rate(tally.pages, seconds),
+        time=time_split(tally, events, workers, seconds),
         leak=leak_rate(run_segments(events)),
         worker_stats=stats,
         status=history.get(run_id, {}).get("status"),
@@ -442,23 +505,81 @@ def failure_cause(record: dict[str, Any]) -> str:
 
 
 def top_failures(records: Iterable[dict[str, Any]], limit: int = TOP_FAILURE_CAUSES) -> list[dict[str, Any]]:
-    """The most frequent failure causes: cause, count, one example page."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    """The most frequent failure causes: cause, count, one example page
+    (streams: one count and one example per cause are kept)."""
+    counts: Counter[str] = Counter()
+    examples: dict[str, dict[str, Any]] = {}
     for record in records:
         if record.get("status") != OK:
-            groups[failure_cause(record)].append(record)
-    ranked = sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))[:limit]
+            cause = failure_cause(record)
+            counts[cause] += 1
+            examples.setdefault(cause, {k: record.get(k) for k in ("path", "page", "error")})
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [
         {
             "cause": cause,
-            "count": len(group),
-            "example": f"{group[0].get('path')} page {group[0].get('page')}",
-            "example_error": group[0].get("error"),
+            "count": count,
+            "example": f"{examples[cause]['path']} page {examples[cause]['page']}",
+            "example_error": examples[cause]["error"],
         }  # fmt: skip
-        for cause, group in ranked
+        for cause, count in ranked
     ]
 
 
+# --- each page's final record ---------------------------------------------------------
+
+
+@dataclass
+class FinalPages:
+    statuses: Counter
+    failures: list[dict[str, Any]]
+
+
+def final_pages(outputs: Outputs) -> FinalPages:
+    """The status of each page's final record, and the failure causes among them."""
+    ledger = outputs.out_dir / LEDGER
+    if ledger.exists() and isinstance(outputs.results, RecordStream):
+        return _final_pages_from_ledger(ledger, outputs.out_dir / RESULTS, _present_from(outputs.run_info))
+    final = final_records(outputs.results)  # made before the ledger: one entry per page
+    return FinalPages(Counter(r.get("status") for r in final), top_failures(final))
+
+
+def _present_from(run_info: dict[str, Any]) -> int:
+    """Pages seen by this generation or later are present (0: all)."""
+    return int((run_info.get("resume") or {}).get("present_generation") or 0)
+
+
+def _final_pages_from_ledger(ledger: Path, results: Path, present: int) -> FinalPages:
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        statuses = Counter(dict(db.execute(
+            "SELECT status, count(*) FROM pages WHERE offset IS NOT NULL AND seen >= ? GROUP BY status", (present,)
+        ).fetchall()))  # fmt: skip
+        spans = db.execute(
+            "SELECT offset, length FROM pages WHERE offset IS NOT NULL AND status != ? AND seen >= ? ORDER BY offset",
+            (OK, present),
+        )
+        failures = top_failures(_records_at(results, spans))
+    finally:
+        db.close()
+    return FinalPages(statuses, failures)
+
+
+def _records_at(results: Path, spans) -> Iterable[dict[str, Any]]:
+    try:
+        fd = os.open(results, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        for offset, length in spans:
+            try:
+                record = json.loads(os.pread(fd, length, offset))
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                yield record
+    finally:
+        os.close(fd)
 def low_confidence_pages(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pages read but flagged ``low_confidence`` (worth a look by a person),
     least confident first."""
@@ -473,21 +594,25 @@ def low_confidence_pages(records: Iterable[dict[str, Any]]) -> list[dict[str, An
 def summarize(outputs: Outputs) -> dict[str, Any]:
     """Everything ``batchocr report`` shows, as a JSON-ready dict."""
     memory_runs = split_memory_by_run(outputs.memory)
-    result_runs = split_results_by_run(outputs.results, memory_runs)
-    order = list(dict.fromkeys([*memory_runs, *result_runs]))
+    tallies = tally_results_by_run(outputs.results, memory_runs)
+    order = list(dict.fromkeys([*memory_runs, *tallies]))
     history = run_history(outputs.run_info, order)
-    runs = [summarize_run(r, memory_runs.get(r, []), result_runs.get(r, []), history) for r in order]
-    final = final_records(outputs.results)
-    statuses = Counter(r.get("status") for r in final)
+    runs = [summarize_run(r, memory_runs.get(r, []), tallies.get(r, RecordTally()), history) for r in order]
+    final = final_pages(outputs)
+    statuses = final.statuses
+    resume = outputs.run_info.get("resume") or {}
     return {
         "output_dir": str(outputs.out_dir),
-        "pages": {"recorded": len(final), OK: statuses[OK], ERROR: statuses[ERROR], TIMEOUT: statuses[TIMEOUT]},
+        "pages": {"recorded": sum(statuses.values()), OK: statuses[OK], ERROR: statuses[ERROR],
+                  TIMEOUT: statuses[TIMEOUT]},  # fmt: skip
+        "gone": {"pages": resume.get("gone_pages") or 0, "files": resume.get("gone_files") or [],
+                 "dropped": bool(resume.get("gone_dropped"))},  # fmt: skip
         "latest_run": _latest_run_info(outputs.run_info),
         "runs": [asdict(run) for run in runs],
         "leak": asdict(leak_rate(seg for r in order for seg in run_segments(memory_runs.get(r, [])))),
-        "failures": top_failures(final),
-        "low_confidence": low_confidence_pages(final),
-        "unreadable_lines": outputs.unreadable_lines,
+        "failures": final.failures,
+        "unreadable_lines": outputs.unreadable_lines + getattr(outputs.results, "unreadable", 0),
+        "low_confidence": low_confidence_pages(outputs.results),  # flagged ones only are kept
     }
 
 
@@ -509,6 +634,12 @@ def format_text(summary: dict[str, Any]) -> str:
         f"pages: {pages['recorded']} recorded in {RESULTS}: {pages[OK]} ok, {pages[ERROR]} error, "
         f"{pages[TIMEOUT]} timeout",
     ]
+    gone = summary.get("gone") or {}
+    if gone.get("pages") and not gone.get("dropped"):
+        lines.append(
+            f"{gone['pages']} pages of files no longer present (not counted above; "
+            f"'batchocr run --drop-missing' drops them): {', '.join(gone['files'])}"
+        )
     latest = summary["latest_run"]
     if latest.get("status"):
         lines.append(
@@ -627,17 +758,14 @@ class RunSeries:
     rss_limit_mb: float | None = None
 
 
-def completion_times(records: list[dict], events: list[dict]) -> dict[int, list[float]]:
+def completion_times(tally: RecordTally, events: list[dict]) -> dict[int, list[float]]:
     """When each page finished, per worker.
 
     From the records' ``t`` when they all have it; otherwise spread over the
     memory events: a worker whose ``images`` went from 10 at t=4 to 13 at
     t=7 finished 3 pages in (4, 7], placed evenly."""
-    if records and all(r.get("t") is not None for r in records):
-        times: dict[int, list[float]] = defaultdict(list)
-        for r in records:
-            times[r.get("worker")].append(r["t"])
-        return {w: sorted(ts) for w, ts in times.items()}
+    if tally.pages and not tally.untimed and tally.times is not None:
+        return {w: sorted(ts) for w, ts in tally.times.items()}
     return _completion_times_from_memory(events)
 
 
@@ -712,14 +840,14 @@ def chart_data(outputs: Outputs) -> list[RunSeries]:
     """Per run: RSS lines per worker process, recycle and crash marks, and
     rolling throughput, laid one run after another on one time axis."""
     memory_runs = split_memory_by_run(outputs.memory)
-    result_runs = split_results_by_run(outputs.results, memory_runs)
+    tallies = tally_results_by_run(outputs.results, memory_runs, with_times=True)
     history = run_history(outputs.run_info, list(memory_runs))
     series, offset = [], 0.0
     for run_id, events in memory_runs.items():
-        records = result_runs.get(run_id, [])
-        seconds = run_seconds(run_id, events, records, history) or 0.0
+        tally = tallies.get(run_id, RecordTally(times={}))
+        seconds = run_seconds(run_id, events, tally, history) or 0.0
         window = throughput_window(seconds)
-        per_worker = completion_times(records, events)
+        per_worker = completion_times(tally, events)
         limit = history.get(run_id, {}).get("settings", {}).get("max_worker_rss")
         series.append(
             RunSeries(

@@ -10,9 +10,9 @@ import dataclasses
 import json
 import os
 import platform
+import sqlite3
 import sys
 import time
-from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,73 +21,20 @@ from tqdm import tqdm
 
 import batchocr
 from batchocr.config import Settings
-from batchocr.discovery import Discovery, discover
 from batchocr.engines import engine_class
 from batchocr.errors import ConfigError, ExitCode, NoPages, RunAborted, exit_code_for_signal
 from batchocr.executors import make_executor
 from batchocr.interrupts import INTERRUPTS
 from batchocr.inventory import check_models
-from batchocr.output import MEMORY, RESULTS, RUN_INFO, JsonlWriter, OutputLock, write_json_atomic
+from batchocr.ledger import LEDGER
+from batchocr.output import RESULTS, RUN_INFO, OutputLock, write_json_atomic
 from batchocr.records import OK, TIMEOUT
-from batchocr.resume import ResumePlan, move_aside, plan_resume
-from batchocr.scheduling import ListSource, Scheduler
-
-SHOWN_FAILURES = 10  # failures listed by path in the summary
-MIN_PAGES_FOR_FAILED_SHARE = 20  # judge the failure share only after this many pages
+from batchocr.resume import Resume, finish_resume, move_aside, open_resume
+from batchocr.scheduling import Scheduler
+from batchocr.sink import SHOWN_FAILURES, OutputSink, RunCounts
 
 
-class OutputSink:
-    """Receives records from the executor: writes them and counts them."""
-
-    def __init__(self, out_dir: Path, progress: tqdm, run_started: float, max_failed_share: float = 1.0) -> None:
-        self.run_started = run_started
-        self.max_failed_share = max_failed_share
-        self.on_too_many_failures = lambda message: None  # set by the runner
-        self.too_many_failures: str | None = None
-        # Tags every line, so runs resumed into the same files stay apart.
-        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_started))}-{os.getpid()}"
-        self.results = JsonlWriter(out_dir / RESULTS)
-        self.memory_log = JsonlWriter(out_dir / MEMORY)
-        self.progress = progress
-        self.counts: Counter[str] = Counter()
-        self.failures: list[dict[str, Any]] = []
-        self.low_confidence = 0  # pages read under the low_confidence threshold
-
-    def page_done(self, record: dict[str, Any]) -> None:
-        record["t"] = round(time.time() - self.run_started, 3)  # when it was recorded
-        record["run"] = self.run_id
-        self.results.write(record)
-        self.counts[record["status"]] += 1
-        self.low_confidence += bool(record.get("low_confidence"))
-        if record["status"] != OK:
-            self.failures.append(
-                {k: record.get(k) for k in ("path", "page", "status", "error")}
-            )
-            self.progress.set_postfix(failed=len(self.failures), refresh=False)
-            self._check_failed_share()
-        self.progress.update(1)
-
-    def _check_failed_share(self) -> None:
-        done = sum(self.counts.values())
-        share = len(self.failures) / done
-        if self.too_many_failures or done < MIN_PAGES_FOR_FAILED_SHARE or share <= self.max_failed_share:
-            return
-        self.too_many_failures = (
-            f"stopped early: {len(self.failures)} of the {done} pages done failed ({share:.0%}, "
-            f"above max_failed_share {self.max_failed_share:.0%}); look at the errors, then re-run to resume"
-        )
-        self.on_too_many_failures(self.too_many_failures)
-
-    def memory(self, event: dict[str, Any]) -> None:
-        event["run"] = self.run_id
-        self.memory_log.write(event)
-
-    def close(self) -> None:
-        self.results.close()
-        self.memory_log.close()
-
-
-def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
+def run(input_dir: str, settings: Settings, restart: bool = False, drop_missing: bool = False) -> ExitCode:
     engine = engine_class(settings.engine)
     if not os.path.isdir(input_dir):
         raise ConfigError(f"input directory not found: {input_dir}")
@@ -106,7 +53,7 @@ def run(input_dir: str, settings: Settings, restart: bool = False) -> ExitCode:
     if not locked:
         raise ConfigError(f"output directory {out_dir} is in use by a running batchocr (pid {lock.holder()})")
     try:
-        return _run_locked(input_dir, out_dir, settings, engine, inventory, warnings, restart)
+        return _run_locked(input_dir, out_dir, settings, engine, inventory, warnings, restart, drop_missing)
     finally:
         lock.release()
 
@@ -121,60 +68,81 @@ def _setting_warnings(settings: Settings) -> list[str]:
     return []
 
 
-def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, restart) -> ExitCode:
+def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, restart,
+                drop_missing) -> ExitCode:  # fmt: skip
     try:
         moved = move_aside(out_dir) if restart else None
         if moved:
             print(f"batchocr: --restart: earlier outputs moved to {moved}", file=sys.stderr)
         previous_runs = _previous_runs(out_dir)
-        found = discover(input_dir, exclude=[str(out_dir)])
-        if not found.items:
-            skipped = sum(found.skipped_by_kind.values())
-            raise NoPages(
-                f"no pages found under {os.path.abspath(input_dir)} ({_count(skipped, 'file')} there, none an image "
-                "or PDF); is it the right directory, and is it mounted?"
-            )
-        plan = plan_resume(out_dir, found.items)
+        resume = open_resume(input_dir, out_dir, settings, engine, inventory)  # exit 2: another input's dir
     except OSError as exc:
         where = exc.filename or out_dir
         raise ConfigError(f"cannot prepare the run in {out_dir}: {where}: {exc.strerror or exc}") from None
-    workers = min(settings.resolved_workers(), max(1, len(plan.todo)))
+    except sqlite3.Error as exc:  # e.g. a damaged ledger: --restart starts over, moving it aside
+        raise ConfigError(
+            f"cannot use the run ledger {out_dir / LEDGER}: {exc}; --restart starts over (moving it aside)"
+        ) from None
+    try:
+        return _run_resumed(input_dir, out_dir, settings, engine, inventory, warnings, moved, previous_runs,
+                            resume, drop_missing)  # fmt: skip
+    finally:
+        resume.ledger.close()
 
-    info = _run_info(input_dir, out_dir, settings, engine, inventory, found, workers)
-    info["resume"] = {
-        "skipped_ok": plan.skipped_ok,
-        "redo": plan.redo,
-        "dropped_lines": plan.dropped_lines,
-        "previous_outputs_moved_to": str(moved) if moved else None,
-    }
+
+def _run_resumed(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, moved, previous_runs,
+                 resume: Resume, drop_missing: bool) -> ExitCode:  # fmt: skip
+    for warning in resume.warnings:
+        print(f"batchocr: warning: {warning}", file=sys.stderr)
+    info = _run_info(input_dir, out_dir, settings, engine, inventory, resume)
     info["previous_runs"] = previous_runs
-    info["warnings"] = warnings
+    info["previous_outputs_moved_to"] = str(moved) if moved else None
+    info["warnings"] = [*warnings, *resume.warnings]
     progress = tqdm(
-        total=len(plan.todo),
-        unit="page",
-        file=sys.stderr,
-        dynamic_ncols=True,
+        total=0, unit="page", file=sys.stderr, dynamic_ncols=True,
         disable=settings.quiet or not sys.stderr.isatty(),
-    )
+    )  # fmt: skip
     progress.set_postfix(failed=0, refresh=False)
-    sink = OutputSink(out_dir, progress, info["started_epoch"], settings.max_failed_share)
+    counts = RunCounts(progress, settings.max_failed_share)
+    source = resume.source(on_found=lambda todo: _grow_total(progress, todo))
+    source.start()
+    if source.stats.complete and not source.stats.pages:  # before any output is created
+        source.close()
+        progress.close()
+        skipped = sum(source.stats.skipped_by_kind.values())
+        raise NoPages(
+            f"no pages found under {os.path.abspath(input_dir)} ({_count(skipped, 'file')} there, none an image "
+            "or PDF); is it the right directory, and is it mounted?"
+        )
+    sink = OutputSink(out_dir, resume.ledger, resume.stamp, resume.fingerprint, counts, info["started_epoch"])
     executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
+    pending = source.remaining()  # known once a small discovery has ended
+    info["workers"] = settings.resolved_workers() if pending is None else min(settings.resolved_workers(), max(1, pending))
     write_json_atomic(out_dir / RUN_INFO, info)
     with INTERRUPTS.stopping(executor, settings.grace_seconds):
-        _execute(executor, settings, engine, plan, sink, info, progress)
-        code = _exit_code(sink, INTERRUPTS.signum)
+        _execute(executor, settings, engine, source, sink, info, progress, resume, drop_missing)
+        code = _exit_code(counts, INTERRUPTS.signum)
         info["exit_code"] = int(code)
         _write_run_info_best_effort(out_dir, info)
-        _print_summary(info, sink, found, out_dir)
+        _print_summary(info, counts, out_dir)
     return code
 
 
-def _execute(executor, settings, engine, plan: ResumePlan, sink: OutputSink, info, progress) -> None:
+def _grow_total(progress: tqdm, todo: int) -> None:
+    """Discovery goes on during the run: the bar's total grows as pages are found."""
+    progress.total = todo
+    progress.refresh()
+
+
+def _execute(executor, settings, engine, source, sink: OutputSink, info, progress, resume: Resume,
+             drop_missing: bool) -> None:  # fmt: skip
     """Run every page to do through the executor; always flush and record how it ended."""
-    sink.on_too_many_failures = lambda message: executor.stop(settings.grace_seconds)
+    sink.counts.on_too_many_failures = lambda message: executor.stop(settings.grace_seconds)
     try:
-        executor.run(Scheduler(ListSource(plan.todo), settings.retries, engine.name))
+        executor.run(Scheduler(source, settings.retries, engine.name))
+        if INTERRUPTS.signum is None and not sink.counts.too_many_failures:
+            source.finish_discovery()  # nothing was to do in the rest: account for it
     except BaseException as exc:  # run.json says how it ended, whatever happened
         if isinstance(exc, RunAborted):
             info["aborted"], info["exit_code"] = str(exc), int(exc.exit_code)
@@ -182,13 +150,23 @@ def _execute(executor, settings, engine, plan: ResumePlan, sink: OutputSink, inf
             info["aborted"], info["exit_code"] = f"internal error: {exc!r}", int(ExitCode.INTERNAL)
         raise
     finally:
+        source.close()
         progress.close()
         try:
             sink.close()
         except OSError:
             pass  # reported above; the lines written so far are whole
-        _finish_run_info(info, sink, plan, INTERRUPTS.signal_name)
+        info["resume"] = _finish_resume_best_effort(resume, source, sink, drop_missing)
+        _finish_run_info(info, sink.counts, source.stats, INTERRUPTS.signal_name)
         _write_run_info_best_effort(Path(info["output_dir"]), info)
+
+
+def _finish_resume_best_effort(resume: Resume, source, sink: OutputSink, drop_missing: bool) -> dict[str, Any]:
+    try:
+        return finish_resume(resume, source.stats, sink, drop_missing)
+    except OSError as exc:  # e.g. no room to compact: the next run compacts
+        print(f"batchocr: warning: cannot compact {RESULTS}: {exc.strerror or exc}", file=sys.stderr)
+        return {"error": str(exc)}
 
 
 def _write_run_info_best_effort(out_dir: Path, info: dict[str, Any]) -> None:
@@ -208,10 +186,10 @@ def _previous_runs(out_dir: Path) -> list[dict[str, Any]]:
     return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
 
 
-def _exit_code(sink: OutputSink, signum: int | None) -> ExitCode:
+def _exit_code(counts: RunCounts, signum: int | None) -> ExitCode:
     if signum is not None:
         return exit_code_for_signal(signum)
-    return ExitCode.PAGES_FAILED if sink.failures else ExitCode.OK
+    return ExitCode.PAGES_FAILED if counts.failed else ExitCode.OK
 
 
 def _count(n: int, noun: str) -> str:
@@ -222,65 +200,74 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _run_info(input_dir, out_dir, settings, engine, inventory, found: Discovery, workers) -> dict[str, Any]:
+def _run_info(input_dir, out_dir, settings, engine, inventory, resume: Resume) -> dict[str, Any]:
     return {
         "batchocr": batchocr.__version__,
         "status": "running",
         "input_dir": os.path.abspath(input_dir),
         "output_dir": str(out_dir),
         "settings": dataclasses.asdict(settings),
-        "workers": workers,
+        "workers": settings.resolved_workers(),
         "engine": {"name": engine.name, "version": engine.version()},
+        "fingerprint": {"id": resume.stamp["fingerprint"], **resume.fingerprint_settings},
         "models": inventory.to_json(settings.old_model_prefix),
         "host": {"hostname": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "started": _now(),
         "started_epoch": time.time(),
         "run": None,  # set below: the id tagging this run's lines
-        "files": found.files,
-        "pages": len(found.items),
-        "discovery_problems": [{"path": p, "problem": m} for p, m in found.problems],
-        "skipped": {
-            "files": sum(found.skipped_by_kind.values()),
-            "by_extension": dict(found.skipped_by_kind.most_common()),
-            "listed": [{"path": p, "reason": r} for p, r in found.skipped],
-        },
+        "adopted": resume.adopted,
     }
 
 
-def _finish_run_info(info: dict[str, Any], sink: OutputSink, plan: ResumePlan, signal_name: str | None) -> None:
+def _finish_run_info(info: dict[str, Any], counts: RunCounts, found, signal_name: str | None) -> None:
     elapsed = time.time() - info["started_epoch"]
-    done_now = sum(sink.counts.values())
-    ok = sink.counts[OK] + plan.skipped_ok
+    done_now = sum(counts.counts.values())
     info.update(
-        status=_status(info, sink, signal_name),
-        stopped_early=sink.too_many_failures,
+        status=_status(info, counts, signal_name),
+        stopped_early=counts.too_many_failures,
         interrupted=bool(signal_name),
         signal=signal_name,
         ended=_now(),
         seconds=round(elapsed, 3),
+        files=found.files,
+        pages=found.pages,
+        discovery_complete=found.complete,
+        discovery_seconds=round(found.completed_at - info["started_epoch"], 3) if found.completed_at else None,
+        discovery_problems=[{"path": p, "problem": m} for p, m in found.problems],
+        discovery_problem_count=found.problem_count,
+        skipped={
+            "files": sum(found.skipped_by_kind.values()),
+            "by_extension": dict(found.skipped_by_kind.most_common()),
+            "listed": [{"path": p, "reason": r} for p, r in found.skipped],
+        },
         counts={
-            "pages": info["pages"],
+            "pages": found.pages,
             "done_this_run": done_now,
-            "skipped_already_ok": plan.skipped_ok,
-            "ok": ok,
-            "failed": done_now - sink.counts[OK],
-            "timeout": sink.counts[TIMEOUT],
-            "low_confidence": sink.low_confidence,
-            "not_done": len(plan.todo) - done_now,
+            "skipped_already_ok": found.skipped_ok,
+            "ok": counts.counts[OK] + found.skipped_ok,
+            "failed": counts.failed,
+            "timeout": counts.counts[TIMEOUT],
+            "low_confidence": counts.low_confidence,
+            "not_done": max(0, found.todo - done_now),
+            "new": found.new,
+            "redone_failed_before": found.failed_before,
+            "redone_file_changed": found.file_changed,
+            "redone_settings_changed": dict(found.settings_changed),
+            "vanished_pages": found.vanished_pages,
         },
         pages_per_second=round(done_now / elapsed, 3) if elapsed > 0 else None,
     )
 
 
-def _status(info: dict[str, Any], sink: OutputSink, signal_name: str | None) -> str:
+def _status(info: dict[str, Any], counts: RunCounts, signal_name: str | None) -> str:
     if signal_name:
         return "interrupted"
     if "aborted" in info:
         return "aborted"
-    return "stopped-early" if sink.too_many_failures else "finished"
+    return "stopped-early" if counts.too_many_failures else "finished"
 
 
-def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out_dir: Path) -> None:
+def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> None:
     c = info["counts"]
     parts = [f"{c['ok']} ok", f"{c['failed']} failed"]
     if c["skipped_already_ok"]:
@@ -297,16 +284,39 @@ def _print_summary(info: dict[str, Any], sink: OutputSink, found: Discovery, out
         f"{_count(info['workers'], 'worker')} -> {out_dir / RESULTS}"
     )
     print(line, file=sys.stderr)
-    if sink.too_many_failures:
-        print(f"  {sink.too_many_failures}", file=sys.stderr)
-    if found.skipped_by_kind:
-        kinds = ", ".join(f"{n} {ext}" for ext, n in found.skipped_by_kind.most_common(5))
-        more = ", ..." if len(found.skipped_by_kind) > 5 else ""
-        total = _count(sum(found.skipped_by_kind.values()), "file")
+    for line in _resume_lines(info):
+        print(f"  {line}", file=sys.stderr)
+    if counts.too_many_failures:
+        print(f"  {counts.too_many_failures}", file=sys.stderr)
+    skipped = info["skipped"]["by_extension"]
+    if skipped:
+        kinds = ", ".join(f"{n} {ext}" for ext, n in list(skipped.items())[:5])
+        more = ", ..." if len(skipped) > 5 else ""
+        total = _count(info["skipped"]["files"], "file")
         print(f"  {total} skipped: {kinds}{more}; see skipped in {out_dir / RUN_INFO}", file=sys.stderr)
-    for failure in sink.failures[:SHOWN_FAILURES]:
+    for failure in counts.failures:
         print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
-    if len(sink.failures) > SHOWN_FAILURES:
-        print(f"  ... and {len(sink.failures) - SHOWN_FAILURES} more (status != \"ok\" in {RESULTS})", file=sys.stderr)
-    for path, problem in found.problems[:SHOWN_FAILURES]:
-        print(f"  skipped: {path}: {problem}", file=sys.stderr)
+    if counts.failed > len(counts.failures):
+        print(f"  ... and {counts.failed - len(counts.failures)} more (status != \"ok\" in {RESULTS})", file=sys.stderr)
+    for problem in info["discovery_problems"][:SHOWN_FAILURES]:
+        print(f"  skipped: {problem['path']}: {problem['problem']}", file=sys.stderr)
+
+
+def _resume_lines(info: dict[str, Any]) -> list[str]:
+    """Why pages were redone, and what is gone."""
+    c, resume = info["counts"], info.get("resume") or {}
+    lines = [f"{n} pages redone: settings changed ({why})" for why, n in c["redone_settings_changed"].items()]
+    if c["redone_file_changed"]:
+        lines.append(f"{c['redone_file_changed']} pages redone: file changed")
+    if c["redone_failed_before"]:
+        lines.append(f"{c['redone_failed_before']} pages that failed before tried again (after the new ones)")
+    if c["vanished_pages"]:
+        lines.append(f"{c['vanished_pages']} pages dropped: their file has fewer pages now")
+    gone = resume.get("gone_pages")
+    if gone:
+        files = ", ".join(resume.get("gone_files", []))
+        verb = "records dropped (--drop-missing)" if resume.get("gone_dropped") else "kept; --drop-missing drops them"
+        lines.append(f"{gone} pages of files no longer present ({verb}): {files}")
+    if resume.get("lost_records"):
+        lines.append(f"{resume['lost_records']} records were cut from {RESULTS} during the run: run again to redo them")
+    return lines

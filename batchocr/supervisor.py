@@ -181,6 +181,8 @@ class Supervisor:
         deadlines = [s.deadline for s in self._slots.values() if s.deadline is not None]
         if self._stop_deadline is not None:
             deadlines.append(self._stop_deadline)
+        if any(s.state is State.IDLE for s in self._slots.values()):
+            return 0.0  # a worker waits for pages still being found: ask again now (take() waits briefly)
         soonest = min(deadlines, default=time.monotonic() + TICK_SECONDS)
         return max(0.0, min(TICK_SECONDS, soonest - time.monotonic()))
 

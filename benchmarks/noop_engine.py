@@ -30,3 +30,14 @@ class NoopBenchmarkEngine(Engine):
 
     def free_resources(self) -> None:
         pass
+
+
+class TextBenchmarkEngine(NoopBenchmarkEngine):
+    """Like the no-op engine, but every page comes back with ~5 KB of text:
+    the size of a dense scanned page's record (``benchmarks/scale.py``)."""
+
+    name = "text-benchmark"
+    TEXT = ("The quick brown fox jumps over the lazy dog 0123456789. " * 90)[:5000]
+
+    def recognize(self, page) -> Recognition:
+        return Recognition(text=self.TEXT, confidence=90.0)

@@ -47,7 +47,10 @@ def test_every_broken_file_gets_one_clear_record(run_batchocr, tmp_path):
     records = result.results()
     by_path = {(r["path"], r["page"]): r for r in records}
     assert Counter((r["path"], r["page"]) for r in records).most_common(1)[0][1] == 1  # nothing twice
-    assert len(records) == 13 + 3 + 100  # 13 single-page files, multi.tif, hundred.tiff
+    # 13 single-page files, multi.tif, hundred.tiff, and truncated.tif: its first page
+    # directory is whole, the second one points past the end (a page, with an error)
+    assert len(records) == 13 + 3 + 100 + 1
+    assert "damaged page directory" in by_path[("truncated.tif", 2)]["error"]
 
     def error(name):
         record = by_path[(name, 1)]
@@ -61,6 +64,7 @@ def test_every_broken_file_gets_one_clear_record(run_batchocr, tmp_path):
     assert "pixel budget" in error("bomb.png")
     assert "broken symlink" in error("broken-link.png")
     assert "cannot decode image: image file is truncated" in error("truncated.tif")
+    assert "truncated.tif: page 2: damaged page directory" in result.stderr
     for name in ("good.png", "page.jpg", "name with spaces.png", "new\nline.png", "latin1-\udce9t\udce9.png"):
         assert by_path[(name, 1)]["status"] == "ok", name
     assert "Hello" in by_path[("new\nline.png", 1)]["text"]

@@ -47,7 +47,7 @@ def test_failed_page_is_retried_and_listed_once(run_batchocr, fake_pages):
     second = run_batchocr(in_dir, *FAKE)
     assert second.returncode == 1
     assert keys(second.results()) == Counter({("a.png", 1): 1, ("b-raise.png", 1): 1})
-    assert second.run_info()["resume"]["redo"] == 1
+    assert second.run_info()["counts"]["redone_failed_before"] == 1
 
 
 def test_torn_last_line_is_cut_away(run_batchocr, fake_pages):
@@ -59,7 +59,7 @@ def test_torn_last_line_is_cut_away(run_batchocr, fake_pages):
     second = run_batchocr(in_dir, *FAKE)
     assert second.returncode == 0
     assert keys(second.results()) == Counter({("a.png", 1): 1, ("b.png", 1): 1})
-    assert second.run_info()["resume"]["dropped_lines"] == 1
+    assert second.run_info()["adopted"]["torn_bytes_cut"] == 25
 
 
 def test_restart_moves_old_outputs_aside(run_batchocr, fake_pages):
