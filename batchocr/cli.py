@@ -84,7 +84,9 @@ def settings_options(*groups: str):
 def _setting_option(setting: dataclasses.Field):
     meta = setting.metadata
     flag = "--" + setting.name.replace("_", "-")
-    base = next((t for t in typing.get_args(FIELD_TYPES[setting.name]) if t is not type(None)), FIELD_TYPES[setting.name])
+    base = next(
+        (t for t in typing.get_args(FIELD_TYPES[setting.name]) if t is not type(None)), FIELD_TYPES[setting.name]
+    )
     if base is bool:
         decls, kind = [f"{flag}/--no-{flag[2:]}"], None
     else:
@@ -95,7 +97,12 @@ def _setting_option(setting: dataclasses.Field):
     default = "auto" if setting.name == "recycle_every" else setting.default
     shown = "" if default is None or default is False else f" (default: {default})"
     return click.option(
-        *decls, setting.name, type=kind, default=None, help=meta.get("help", "") + shown, cls=SettingOption,
+        *decls,
+        setting.name,
+        type=kind,
+        default=None,
+        help=meta.get("help", "") + shown,
+        cls=SettingOption,
         group=meta.get("group", "other"),
     )
 

@@ -16,9 +16,10 @@ import difflib
 import os
 import tomllib
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import psutil
 
@@ -65,9 +66,12 @@ class Settings:
 
     # --- workers and recycling ---------------------------------------------------
     workers: int = setting(
-        0, "Worker processes; 0 = one per CPU, fewer when memory is short.", "workers and recycling",
-        short="-j", alias="--jobs",
-    )  # fmt: skip
+        0,
+        "Worker processes; 0 = one per CPU, fewer when memory is short.",
+        "workers and recycling",
+        short="-j",
+        alias="--jobs",
+    )
     recycle_every: int | None = setting(
         None,
         "Rebuild each worker's engine every N images; 0 = never; auto: every 200 or more, "
@@ -86,9 +90,7 @@ class Settings:
     )
 
     # --- limits --------------------------------------------------------------------
-    max_image_pixels: int = setting(
-        100_000_000, "Refuse pages above this many pixels (decompression bombs).", "limits"
-    )
+    max_image_pixels: int = setting(100_000_000, "Refuse pages above this many pixels (decompression bombs).", "limits")
     timeout: float = setting(300.0, "Seconds one page may take before its worker is killed.", "limits")
     start_timeout: float = setting(120.0, "Seconds a worker may take to load or rebuild its engine.", "limits")
     retries: int = setting(1, "Times a page that killed its worker is tried again.", "limits")
@@ -99,7 +101,9 @@ class Settings:
 
     # --- executor ----------------------------------------------------------------------
     executor: str = setting("local", "Where workers run: local processes or ray.", "executor")
-    ray_address: str | None = setting(None, "With --executor ray: the cluster to join (default: a local Ray).", "executor")
+    ray_address: str | None = setting(
+        None, "With --executor ray: the cluster to join (default: a local Ray).", "executor"
+    )
 
     # --- accuracy (issue 12; worker side: batchocr/preprocess.py, second_look.py) --------
     rotate_pages: bool = setting(
@@ -117,9 +121,7 @@ class Settings:
     # --- aspose (see batchocr/engines/aspose.py) -----------------------------
     aspose_license: str | None = setting(None, "Aspose license file.", "aspose engine")
     aspose_ai: str | None = setting(None, "Aspose AI post-processing: spellcheck.", "aspose engine")
-    aspose_resource_dir: str | None = setting(
-        None, "Aspose OCR resources, e.g. non-Latin languages.", "aspose engine"
-    )
+    aspose_resource_dir: str | None = setting(None, "Aspose OCR resources, e.g. non-Latin languages.", "aspose engine")
     aspose_areas: str | None = setting(
         None,
         "Aspose detect_areas_mode: lean, universal, multicolumn, document_layout, table, curved_text, "

@@ -85,6 +85,8 @@ def decode_page(path: str, page: int, max_pixels: int, pdf_dpi: int = 300, pdf_t
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise DecodeError(f"cannot decode image: {exc}") from None
     return DecodedPage(image=image, path=path, page=page)
+
+
 def _pdf_page(path: str, page: int, max_pixels: int, dpi: int, use_text: bool) -> DecodedPage:
     try:
         found = _PDF.page(path, page, dpi=dpi, max_pixels=max_pixels, use_text=use_text)

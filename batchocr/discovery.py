@@ -24,8 +24,9 @@ import os
 import stat
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
 
 from batchocr.formats import PAGED, identify, named_like_a_page, why_not_pages
 from batchocr.page_counter import PdfPageCounter
@@ -86,7 +87,7 @@ class Discovery:
             self.skipped.append((rel, reason))
 
 
-def discover(input_dir: str, exclude: list[str] = ()) -> Discovery:
+def discover(input_dir: str, exclude: Sequence[str] = ()) -> Discovery:
     """Everything at once (small inputs, tests); runs stream ``walk`` instead."""
     found = Discovery()
     for entry in walk(input_dir, exclude):
@@ -104,7 +105,9 @@ def discover(input_dir: str, exclude: list[str] = ()) -> Discovery:
 Known = Callable[[str], "tuple[int, int, int] | None"]
 
 
-def walk(input_dir: str, exclude: list[str] = (), known: Known | None = None) -> Iterator[FoundFile | Problem | Skipped]:
+def walk(
+    input_dir: str, exclude: Sequence[str] = (), known: Known | None = None
+) -> Iterator[FoundFile | Problem | Skipped]:
     """Files with pages, problems and skipped files, one at a time, in a deterministic order.
 
     ``known``: a file whose size and mtime are as recorded keeps its recorded
@@ -119,8 +122,9 @@ def walk(input_dir: str, exclude: list[str] = (), known: Known | None = None) ->
         pdf_pages.close()
 
 
-def _walk(directory: str, rel_dir: str, excluded: set, visited: set,
-          counting: tuple[PdfPageCounter, Known | None]) -> Iterator[FoundFile | Problem | Skipped]:  # fmt: skip
+def _walk(
+    directory: str, rel_dir: str, excluded: set, visited: set, counting: tuple[PdfPageCounter, Known | None]
+) -> Iterator[FoundFile | Problem | Skipped]:
     """``rel_dir``: ``directory`` relative to the root, "" or ending in a separator
     (built as we go: os.path.relpath per file costs more than the stat)."""
     identity = _identity(directory)
@@ -167,9 +171,13 @@ def _file(rel: str, entry: os.DirEntry, counting: tuple[PdfPageCounter, Known | 
         return Skipped(rel, why_not_pages(entry.path))
     pages, damaged = _count_pages(entry.path, kind, pdf_pages)
     return FoundFile(
-        path=entry.path, rel=rel, size=info.st_size if info else -1,
-        mtime_ns=info.st_mtime_ns if info else -1, pages=pages, damaged=damaged,
-    )  # fmt: skip
+        path=entry.path,
+        rel=rel,
+        size=info.st_size if info else -1,
+        mtime_ns=info.st_mtime_ns if info else -1,
+        pages=pages,
+        damaged=damaged,
+    )
 
 
 def _count_pages(path: str, kind: str | None, pdf_pages: PdfPageCounter) -> tuple[int, bool]:

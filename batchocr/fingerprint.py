@@ -25,23 +25,33 @@ from batchocr.ledger import Ledger
 # Settings fields that change the recognised text (besides engine and models).
 # A new setting that changes text belongs here: pages made without it are redone.
 TEXT_SETTINGS = (
-    "lang", "pdf_dpi", "force_ocr",
-    "aspose_ai", "aspose_areas", "aspose_fast", "aspose_upscale_small_font",
-    "aspose_color_inversion", "aspose_auto_skew",
-)  # fmt: skip
+    "lang",
+    "pdf_dpi",
+    "force_ocr",
+    "aspose_ai",
+    "aspose_areas",
+    "aspose_fast",
+    "aspose_upscale_small_font",
+    "aspose_color_inversion",
+    "aspose_auto_skew",
+)
 CHUNK = 1 << 20
 
 
-def settings_fingerprint(settings: Settings, engine_name: str, engine_version: str,
-                         inventory: ModelInventory, ledger: Ledger) -> dict[str, Any]:  # fmt: skip
+def settings_fingerprint(
+    settings: Settings, engine_name: str, engine_version: str, inventory: ModelInventory, ledger: Ledger
+) -> dict[str, Any]:
     """What this run's records are made with, as a JSON-able dict."""
     needed = [m for m in inventory.models if inventory.is_needed(m)]
     return {
         "engine": engine_name,
         "engine_version": engine_version,
         # an engine's own settings (aspose_*) count only for that engine
-        **{name: getattr(settings, name) for name in TEXT_SETTINGS
-           if not name.startswith("aspose_") or engine_name == "aspose"},  # fmt: skip
+        **{
+            name: getattr(settings, name)
+            for name in TEXT_SETTINGS
+            if not name.startswith("aspose_") or engine_name == "aspose"
+        },
         "models": {m.name: model_checksum(m.path, ledger) for m in sorted(needed, key=lambda m: m.name)},
     }
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 from batchocr.errors import Interrupted
 

@@ -31,9 +31,10 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 LEDGER = "ledger.sqlite"
 SCHEMA_VERSION = 1
@@ -85,7 +86,7 @@ def decode_rel(raw: bytes) -> str:
     return os.fsdecode(raw)
 
 
-def recorded_files(path: Path) -> "Callable[[str], tuple[int, int, int] | None]":
+def recorded_files(path: Path) -> Callable[[str], tuple[int, int, int] | None]:
     """known(rel) for ``discovery.walk``: a file's size, mtime and pages as its
     first page was last recorded.  Its own read-only connection: it runs in
     the discovery thread (WAL lets it read while the supervisor writes)."""
@@ -173,7 +174,9 @@ class Ledger:
         return row[0] if row else None
 
     def store_checksum(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?)", (encode_rel(path), size, mtime_ns, sha256))
+        self.db.execute(
+            "INSERT OR REPLACE INTO checksums VALUES (?, ?, ?, ?)", (encode_rel(path), size, mtime_ns, sha256)
+        )
 
     # --- pages ----------------------------------------------------------------
     def rows_of(self, keys: list[bytes]) -> dict[bytes, dict[int, PageRow]]:
@@ -193,8 +196,9 @@ class Ledger:
         """Discovery found these files (encoded paths) as they were: every page done, nothing to change."""
         for start in range(0, len(keys), MAX_PARAMS):
             chunk = keys[start : start + MAX_PARAMS]
-            self.db.execute(f"UPDATE pages SET seen = ? WHERE rel IN ({','.join('?' * len(chunk))})",
-                            (self.generation, *chunk))  # fmt: skip
+            self.db.execute(
+                f"UPDATE pages SET seen = ? WHERE rel IN ({','.join('?' * len(chunk))})", (self.generation, *chunk)
+            )
 
     def mark_found(self, pages: list[tuple[str, int, int, int, int, int]]) -> None:
         """Discovery found these pages: (rel, page, pages, size, mtime_ns, todo),
@@ -251,10 +255,18 @@ class Ledger:
                attempts = attempts + 1, run = excluded.run, offset = excluded.offset,
                length = excluded.length, todo = 0""",
             (
-                *key, record.get("pages"), record.get("size"), record.get("mtime_ns"), fingerprint,
-                record.get("status"), record.get("run"), offset, length, self.generation,
+                *key,
+                record.get("pages"),
+                record.get("size"),
+                record.get("mtime_ns"),
+                fingerprint,
+                record.get("status"),
+                record.get("run"),
+                offset,
+                length,
+                self.generation,
             ),
-        )  # fmt: skip
+        )
         self.set_meta("results_end", offset + length)
         failed_before = before is not None and before[0] == FAILED_BEFORE
         superseded = before is not None and before[1] is not None
@@ -293,6 +305,4 @@ class Ledger:
     # --- the records, for compaction and checks -----------------------------
     def record_spans(self) -> Iterator[tuple[bytes, int, int, int]]:
         """(rel, page, offset, length) of every page that has a record, in file order."""
-        return self.db.execute(
-            "SELECT rel, page, offset, length FROM pages WHERE offset IS NOT NULL ORDER BY offset"
-        )
+        return self.db.execute("SELECT rel, page, offset, length FROM pages WHERE offset IS NOT NULL ORDER BY offset")

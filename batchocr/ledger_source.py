@@ -27,8 +27,9 @@ import queue
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from batchocr.discovery import MAX_SKIPPED_LISTED, FoundFile, Problem, Skipped, walk
 from batchocr.fingerprint import describe_change
@@ -70,8 +71,15 @@ class DiscoveryStats:
 class LedgerSource:
     """A ``scheduling.PageSource`` over the ledger, fed by a discovery thread."""
 
-    def __init__(self, ledger: Ledger, input_dir: str, exclude: list[str], fingerprint: int,
-                 fingerprint_settings: dict[str, Any], on_found: Callable[[int], None] = lambda todo: None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ledger: Ledger,
+        input_dir: str,
+        exclude: list[str],
+        fingerprint: int,
+        fingerprint_settings: dict[str, Any],
+        on_found: Callable[[int], None] = lambda todo: None,
+    ) -> None:
         self.ledger = ledger
         self.root = os.path.abspath(input_dir)
         self.exclude = exclude
@@ -160,8 +168,14 @@ class LedgerSource:
         # Pages that failed before wait for the end of discovery: every new page goes first.
         for row in self.ledger.take(self.ledger.generation, TAKE_ROWS, failed_too=self._thread_done):
             self._ready.append(
-                WorkItem(path=os.path.join(self.root, row.rel), rel=row.rel, page=row.page,
-                         pages=row.pages, size=row.size, mtime_ns=row.mtime_ns)  # fmt: skip
+                WorkItem(
+                    path=os.path.join(self.root, row.rel),
+                    rel=row.rel,
+                    page=row.page,
+                    pages=row.pages,
+                    size=row.size,
+                    mtime_ns=row.mtime_ns,
+                )
             )
 
     # --- deciding, in the supervisor thread --------------------------------------
@@ -216,8 +230,9 @@ class LedgerSource:
             if not any(todos) and all(rows[page].pages == found.pages for page in rows):
                 unchanged.append(key)  # the common case on a resume: one statement for the batch
                 continue
-            marks += [(found.rel, page, found.pages, found.size, found.mtime_ns, todo)
-                      for page, todo in enumerate(todos, 1)]  # fmt: skip
+            marks += [
+                (found.rel, page, found.pages, found.size, found.mtime_ns, todo) for page, todo in enumerate(todos, 1)
+            ]
         self.ledger.mark_files_seen(unchanged)
         self.ledger.mark_found(marks)
 

@@ -87,8 +87,10 @@ def write_html(charts: list[RunSeries], summary: dict[str, Any], text: str, path
 
 
 def _worker_colours(charts: list[RunSeries], plt) -> dict[int, Any]:
-    workers = sorted({w for run in charts for w in run.rss} | {w for run in charts for w in run.worker_throughput},
-                     key=lambda w: (w is None, w))  # fmt: skip
+    workers = sorted(
+        {w for run in charts for w in run.rss} | {w for run in charts for w in run.worker_throughput},
+        key=lambda w: (w is None, w),
+    )
     palette = plt.get_cmap("tab10")
     return {w: palette(i % 10) for i, w in enumerate(workers)}
 
@@ -118,17 +120,27 @@ def _draw_recycles(ax, run: RunSeries, colours: dict[int, Any]) -> None:
     for e in run.recycles:
         restart = e.get("mode") == "restart"
         ax.plot(
-            [e["t"]], [e.get("rss_before_mb", e.get("rss_mb"))],
-            marker="s" if restart else "v", markersize=7 if restart else 6,
+            [e["t"]],
+            [e.get("rss_before_mb", e.get("rss_mb"))],
+            marker="s" if restart else "v",
+            markersize=7 if restart else 6,
             color=RESTART_COLOUR if restart else colours.get(e.get("worker")),
-            markeredgecolor="black", linestyle="none",
-        )  # fmt: skip
+            markeredgecolor="black",
+            linestyle="none",
+        )
 
 
 def _draw_crashes(ax, run: RunSeries) -> None:
     for mark in run.crashes:
-        ax.plot([mark["t"]], [mark["rss_mb"] or 0], marker="X", markersize=9, color="red",
-                markeredgecolor="black", linestyle="none")  # fmt: skip
+        ax.plot(
+            [mark["t"]],
+            [mark["rss_mb"] or 0],
+            marker="X",
+            markersize=9,
+            color="red",
+            markeredgecolor="black",
+            linestyle="none",
+        )
 
 
 def _legend_markers(ax) -> None:
@@ -146,8 +158,7 @@ def _draw_throughput(ax, charts: list[RunSeries], colours: dict[int, Any]) -> No
             if series:
                 ax.plot(*zip(*series), color=colours.get(worker), linewidth=0.8, alpha=0.6)
         if run.throughput:
-            ax.plot(*zip(*run.throughput), color="black", linewidth=2,
-                    label=None if total_labelled else "all workers")  # fmt: skip
+            ax.plot(*zip(*run.throughput), color="black", linewidth=2, label=None if total_labelled else "all workers")
             total_labelled = True
     ax.plot([], [], color="grey", linewidth=0.8, label="each worker")
     ax.set_ylabel("pages/s (rolling window)")
@@ -161,8 +172,16 @@ def _mark_runs(ax, charts: list[RunSeries]) -> None:
         return
     for run in charts[1:]:
         ax.axvline(run.offset, color="grey", linestyle="--", linewidth=1)
-        ax.annotate(f"resumed: {run.run}", (run.offset, 1), xycoords=("data", "axes fraction"),
-                    fontsize=7, rotation=90, va="top", ha="right", color="grey")  # fmt: skip
+        ax.annotate(
+            f"resumed: {run.run}",
+            (run.offset, 1),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            rotation=90,
+            va="top",
+            ha="right",
+            color="grey",
+        )
 
 
 def _title(summary: dict[str, Any]) -> str:

@@ -76,7 +76,12 @@ def write_frame(fd: int, message: Any) -> None:
 
 
 def worker_main(
-    commands: Connection, replies: Connection, output: Connection, settings: Settings, worker_id: int, run_started: float
+    commands: Connection,
+    replies: Connection,
+    output: Connection,
+    settings: Settings,
+    worker_id: int,
+    run_started: float,
 ) -> None:
     """Entry point of a spawned worker: answer commands until a final reply."""
     # Ctrl-C and SIGTERM go to the whole process group (a terminal, systemd,

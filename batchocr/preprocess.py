@@ -124,7 +124,9 @@ class _ProfileScore:
             slope = math.tan(math.radians(angle))
             centre = self._mask.width / 2
             turned = self._mask.transform(
-                self._mask.size, Image.Transform.AFFINE, (1, 0, 0, slope, 1, -centre * slope),
+                self._mask.size,
+                Image.Transform.AFFINE,
+                (1, 0, 0, slope, 1, -centre * slope),
                 resample=Image.Resampling.NEAREST,
             )
             # Squeezing to one column with BOX averages each row: the profile.

@@ -19,7 +19,7 @@ is gone, whether after a final reply or by dying.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from batchocr.records import WorkItem
 
@@ -50,7 +50,7 @@ class Stop:
     """Free the engine and exit."""
 
 
-Command = Union[Start, Page, Recycle, Stop]
+Command = Start | Page | Recycle | Stop
 
 
 # --- replies: worker -> supervisor -------------------------------------------
@@ -95,7 +95,7 @@ class Exited:
     stderr_tail: list[str] = field(default_factory=list)  # its last stderr lines, when captured
 
 
-Reply = Union[Ready, StartFailed, PageDone, Recycled, Stopped]
+Reply = Ready | StartFailed | PageDone | Recycled | Stopped
 
 
 def is_final(reply: Reply) -> bool:

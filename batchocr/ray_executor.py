@@ -27,6 +27,7 @@ local Ray instance started here, the driver's import path is passed to the
 actors (``runtime_env`` ``PYTHONPATH``), as ``spawn`` does for the local pool.
 Worker stderr stays in Ray's own logs.
 """
+
 from __future__ import annotations
 
 import signal
@@ -41,7 +42,6 @@ from batchocr.ray_cluster import connect, import_ray, ray_reason
 # Ray resources and fault handling of one worker actor: one CPU (engines are
 # single-threaded); Ray restarts and retries nothing, the supervisor decides.
 ACTOR_OPTIONS = {"num_cpus": 1, "max_restarts": 0, "max_task_retries": 0}
-
 
 
 # --- actor side ----------------------------------------------------------------

@@ -74,7 +74,9 @@ def memory_event(
     }
 
 
-def exit_event(worker: int, pid: int | None, cause: str, last_event: dict[str, Any], run_started: float) -> dict[str, Any]:
+def exit_event(
+    worker: int, pid: int | None, cause: str, last_event: dict[str, Any], run_started: float
+) -> dict[str, Any]:
     """The ``exit`` event the supervisor writes for a worker that could not
     write its own (crashed, killed): its last known numbers and the cause."""
     return {

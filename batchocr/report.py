@@ -34,16 +34,17 @@ import re
 import sqlite3
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from batchocr.errors import ConfigError
 from batchocr.ledger import LEDGER
 from batchocr.output import MEMORY, RESULTS, RUN_INFO
 from batchocr.records import ERROR, OK, TIMEOUT
-from batchocr.resume import read_records
 from batchocr.results import complete_lines
+from batchocr.resume import read_records
 
 # A ``start`` event this many seconds before the latest ``t`` seen opens a new
 # run, whatever its tag says.  Events of one run reach the file
@@ -64,8 +65,21 @@ SHOWN_LOW_CONFIDENCE = 20  # in the text report; --json has every one
 
 # The record fields the report uses: the rest (text, lines, traceback) is
 # dropped as each line streams past.
-REPORT_FIELDS = ("path", "page", "status", "run", "pid", "worker", "t", "ms", "decode_ms", "error", "error_kind",
-                 "confidence", "low_confidence")  # fmt: skip
+REPORT_FIELDS = (
+    "path",
+    "page",
+    "status",
+    "run",
+    "pid",
+    "worker",
+    "t",
+    "ms",
+    "decode_ms",
+    "error",
+    "error_kind",
+    "confidence",
+    "low_confidence",
+)
 
 
 # --- reading -----------------------------------------------------------------
@@ -462,12 +476,12 @@ def time_split(tally: RecordTally, events: list[dict], workers: int, seconds: fl
 
 def summarize_run(run_id: str, events: list[dict], tally: RecordTally, history: dict[str, dict]) -> RunSummary:
     seconds = run_seconds(run_id, events, tally, history)
-    worker_ids = sorted({e["worker"] for e in events if e.get("worker") is not None}
-                        | {w for w in tally.by_worker if w is not None})  # fmt: skip
+    worker_ids = sorted(
+        {e["worker"] for e in events if e.get("worker") is not None} | {w for w in tally.by_worker if w is not None}
+    )
     workers = history.get(run_id, {}).get("workers") or len(worker_ids)
     stats = [
-        worker_stats(w, [e for e in events if e.get("worker") == w], tally.by_worker[w], seconds)
-        for w in worker_ids
+        worker_stats(w, [e for e in events if e.get("worker") == w], tally.by_worker[w], seconds) for w in worker_ids
     ]
     return RunSummary(
         run=run_id,
@@ -521,7 +535,7 @@ def top_failures(records: Iterable[dict[str, Any]], limit: int = TOP_FAILURE_CAU
             "count": count,
             "example": f"{examples[cause]['path']} page {examples[cause]['page']}",
             "example_error": examples[cause]["error"],
-        }  # fmt: skip
+        }
         for cause, count in ranked
     ]
 
@@ -552,9 +566,14 @@ def _present_from(run_info: dict[str, Any]) -> int:
 def _final_pages_from_ledger(ledger: Path, results: Path, present: int) -> FinalPages:
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
     try:
-        statuses = Counter(dict(db.execute(
-            "SELECT status, count(*) FROM pages WHERE offset IS NOT NULL AND seen >= ? GROUP BY status", (present,)
-        ).fetchall()))  # fmt: skip
+        statuses = Counter(
+            dict(
+                db.execute(
+                    "SELECT status, count(*) FROM pages WHERE offset IS NOT NULL AND seen >= ? GROUP BY status",
+                    (present,),
+                ).fetchall()
+            )
+        )
         spans = db.execute(
             "SELECT offset, length FROM pages WHERE offset IS NOT NULL AND status != ? AND seen >= ? ORDER BY offset",
             (OK, present),
@@ -580,6 +599,8 @@ def _records_at(results: Path, spans) -> Iterable[dict[str, Any]]:
                 yield record
     finally:
         os.close(fd)
+
+
 def low_confidence_pages(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pages read but flagged ``low_confidence`` (worth a look by a person),
     least confident first."""
@@ -603,10 +624,17 @@ def summarize(outputs: Outputs) -> dict[str, Any]:
     resume = outputs.run_info.get("resume") or {}
     return {
         "output_dir": str(outputs.out_dir),
-        "pages": {"recorded": sum(statuses.values()), OK: statuses[OK], ERROR: statuses[ERROR],
-                  TIMEOUT: statuses[TIMEOUT]},  # fmt: skip
-        "gone": {"pages": resume.get("gone_pages") or 0, "files": resume.get("gone_files") or [],
-                 "dropped": bool(resume.get("gone_dropped"))},  # fmt: skip
+        "pages": {
+            "recorded": sum(statuses.values()),
+            OK: statuses[OK],
+            ERROR: statuses[ERROR],
+            TIMEOUT: statuses[TIMEOUT],
+        },
+        "gone": {
+            "pages": resume.get("gone_pages") or 0,
+            "files": resume.get("gone_files") or [],
+            "dropped": bool(resume.get("gone_dropped")),
+        },
         "latest_run": _latest_run_info(outputs.run_info),
         "runs": [asdict(run) for run in runs],
         "leak": asdict(leak_rate(seg for r in order for seg in run_segments(memory_runs.get(r, [])))),
@@ -827,8 +855,14 @@ def _crash_marks(events: list[dict], offset: float) -> list[dict[str, Any]]:
         if e.get("rss_mb") is not None:
             last_rss[e.get("pid")] = e["rss_mb"]
         if e.get("event") == "exit" and e.get("cause") != "finished":
-            marks.append({"t": e["t"] + offset, "worker": e.get("worker"),
-                          "rss_mb": last_rss.get(e.get("pid")), "cause": e.get("cause")})  # fmt: skip
+            marks.append(
+                {
+                    "t": e["t"] + offset,
+                    "worker": e.get("worker"),
+                    "rss_mb": last_rss.get(e.get("pid")),
+                    "cause": e.get("cause"),
+                }
+            )
     return marks
 
 

@@ -19,9 +19,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from batchocr.errors import OutputError
 from batchocr.ledger import Ledger
@@ -119,7 +120,11 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
         record = json.loads(raw)
     except ValueError:
         return None
-    if not isinstance(record, dict) or not isinstance(record.get("path"), str) or not isinstance(record.get("page"), int):
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("path"), str)
+        or not isinstance(record.get("page"), int)
+    ):
         return None
     return record
 
@@ -171,11 +176,17 @@ class ResultsWriter:
             there = None
         if there is None or there.st_ino != mine.st_ino:
             self._write_back(mine.st_size)
-            print(f"batchocr: warning: {self.path} was deleted or replaced during the run; "
-                  "written back with every record", file=sys.stderr)  # fmt: skip
+            print(
+                f"batchocr: warning: {self.path} was deleted or replaced during the run; "
+                "written back with every record",
+                file=sys.stderr,
+            )
         elif mine.st_size < self._end:
-            print(f"batchocr: warning: {self.path} was truncated during the run; "
-                  "the pages whose records were cut are redone by the next run", file=sys.stderr)  # fmt: skip
+            print(
+                f"batchocr: warning: {self.path} was truncated during the run; "
+                "the pages whose records were cut are redone by the next run",
+                file=sys.stderr,
+            )
             self.on_truncated(mine.st_size)
             self._end = mine.st_size
 

@@ -29,9 +29,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from batchocr.errors import ConfigError
 from batchocr.fingerprint import digest, same_as_far_as_known, settings_fingerprint
@@ -55,8 +56,9 @@ class Resume:
     warnings: list[str] = field(default_factory=list)
 
     def source(self, on_found: Callable[[int], None]) -> LedgerSource:
-        return LedgerSource(self.ledger, self.input_dir, [str(self.out_dir)], self.fingerprint,
-                            self.fingerprint_settings, on_found)  # fmt: skip
+        return LedgerSource(
+            self.ledger, self.input_dir, [str(self.out_dir)], self.fingerprint, self.fingerprint_settings, on_found
+        )
 
 
 def open_resume(input_dir: str, out_dir: Path, settings, engine, inventory) -> Resume:
@@ -67,7 +69,9 @@ def open_resume(input_dir: str, out_dir: Path, settings, engine, inventory) -> R
         fingerprint = settings_fingerprint(settings, engine.name, engine.version(), inventory, ledger)
         fingerprint_id = ledger.fingerprint_id(digest(fingerprint), fingerprint)
         memory_torn = repair_torn_tail(out_dir / MEMORY)
-        adopted = adopt_tail(ledger, out_dir / RESULTS, _record_fingerprint(ledger, out_dir, fingerprint, fingerprint_id))
+        adopted = adopt_tail(
+            ledger, out_dir / RESULTS, _record_fingerprint(ledger, out_dir, fingerprint, fingerprint_id)
+        )
         ledger.new_generation()
         ledger.commit()
     except BaseException:
@@ -75,11 +79,20 @@ def open_resume(input_dir: str, out_dir: Path, settings, engine, inventory) -> R
         raise
     stamp = {"engine_version": fingerprint["engine_version"], "lang": settings.lang, "fingerprint": digest(fingerprint)}
     return Resume(
-        input_dir=input_dir, out_dir=out_dir, ledger=ledger, fingerprint=fingerprint_id,
-        fingerprint_settings=fingerprint, stamp=stamp, warnings=adopted.warnings,
-        adopted={"records": adopted.records, "set_aside": adopted.set_aside,
-                 "torn_bytes_cut": adopted.torn_bytes, "memory_torn_bytes_cut": memory_torn},
-    )  # fmt: skip
+        input_dir=input_dir,
+        out_dir=out_dir,
+        ledger=ledger,
+        fingerprint=fingerprint_id,
+        fingerprint_settings=fingerprint,
+        stamp=stamp,
+        warnings=adopted.warnings,
+        adopted={
+            "records": adopted.records,
+            "set_aside": adopted.set_aside,
+            "torn_bytes_cut": adopted.torn_bytes,
+            "memory_torn_bytes_cut": memory_torn,
+        },
+    )
 
 
 def _claim(ledger: Ledger, out_dir: Path, input_dir: str) -> None:

@@ -13,7 +13,7 @@ import platform
 import sqlite3
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,9 @@ def _setting_warnings(settings: Settings) -> list[str]:
     return []
 
 
-def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, restart,
-                drop_missing) -> ExitCode:  # fmt: skip
+def _run_locked(
+    input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, restart, drop_missing
+) -> ExitCode:
     try:
         moved = move_aside(out_dir) if restart else None
         if moved:
@@ -84,14 +85,25 @@ def _run_locked(input_dir, out_dir: Path, settings: Settings, engine, inventory,
             f"cannot use the run ledger {out_dir / LEDGER}: {exc}; --restart starts over (moving it aside)"
         ) from None
     try:
-        return _run_resumed(input_dir, out_dir, settings, engine, inventory, warnings, moved, previous_runs,
-                            resume, drop_missing)  # fmt: skip
+        return _run_resumed(
+            input_dir, out_dir, settings, engine, inventory, warnings, moved, previous_runs, resume, drop_missing
+        )
     finally:
         resume.ledger.close()
 
 
-def _run_resumed(input_dir, out_dir: Path, settings: Settings, engine, inventory, warnings, moved, previous_runs,
-                 resume: Resume, drop_missing: bool) -> ExitCode:  # fmt: skip
+def _run_resumed(
+    input_dir,
+    out_dir: Path,
+    settings: Settings,
+    engine,
+    inventory,
+    warnings,
+    moved,
+    previous_runs,
+    resume: Resume,
+    drop_missing: bool,
+) -> ExitCode:
     for warning in resume.warnings:
         print(f"batchocr: warning: {warning}", file=sys.stderr)
     info = _run_info(input_dir, out_dir, settings, engine, inventory, resume)
@@ -99,9 +111,12 @@ def _run_resumed(input_dir, out_dir: Path, settings: Settings, engine, inventory
     info["previous_outputs_moved_to"] = str(moved) if moved else None
     info["warnings"] = [*warnings, *resume.warnings]
     progress = tqdm(
-        total=0, unit="page", file=sys.stderr, dynamic_ncols=True,
+        total=0,
+        unit="page",
+        file=sys.stderr,
+        dynamic_ncols=True,
         disable=settings.quiet or not sys.stderr.isatty(),
-    )  # fmt: skip
+    )
     progress.set_postfix(failed=0, refresh=False)
     counts = RunCounts(progress, settings.max_failed_share)
     source = resume.source(on_found=lambda todo: _grow_total(progress, todo))
@@ -118,7 +133,9 @@ def _run_resumed(input_dir, out_dir: Path, settings: Settings, engine, inventory
     executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
     pending = source.remaining()  # known once a small discovery has ended
-    info["workers"] = settings.resolved_workers() if pending is None else min(settings.resolved_workers(), max(1, pending))
+    info["workers"] = (
+        settings.resolved_workers() if pending is None else min(settings.resolved_workers(), max(1, pending))
+    )
     write_json_atomic(out_dir / RUN_INFO, info)
     with INTERRUPTS.stopping(executor, settings.grace_seconds):
         _execute(executor, settings, engine, source, sink, info, progress, resume, drop_missing)
@@ -135,8 +152,9 @@ def _grow_total(progress: tqdm, todo: int) -> None:
     progress.refresh()
 
 
-def _execute(executor, settings, engine, source, sink: OutputSink, info, progress, resume: Resume,
-             drop_missing: bool) -> None:  # fmt: skip
+def _execute(
+    executor, settings, engine, source, sink: OutputSink, info, progress, resume: Resume, drop_missing: bool
+) -> None:
     """Run every page to do through the executor; always flush and record how it ended."""
     sink.counts.on_too_many_failures = lambda message: executor.stop(settings.grace_seconds)
     try:
@@ -197,7 +215,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _run_info(input_dir, out_dir, settings, engine, inventory, resume: Resume) -> dict[str, Any]:
@@ -297,7 +315,7 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
     for failure in counts.failures:
         print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
     if counts.failed > len(counts.failures):
-        print(f"  ... and {counts.failed - len(counts.failures)} more (status != \"ok\" in {RESULTS})", file=sys.stderr)
+        print(f'  ... and {counts.failed - len(counts.failures)} more (status != "ok" in {RESULTS})', file=sys.stderr)
     for problem in info["discovery_problems"][:SHOWN_FAILURES]:
         print(f"  skipped: {problem['path']}: {problem['problem']}", file=sys.stderr)
 

@@ -12,8 +12,9 @@ cause.  A page that timed out is not retried: it is recorded ``timeout``.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from batchocr.records import ERROR, TIMEOUT, WorkItem, page_record
 

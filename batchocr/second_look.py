@@ -57,8 +57,7 @@ class Reading:
 
     def score(self) -> float:
         return sum(
-            sum(1 for ch in line.text if not ch.isspace()) * (line.confidence or 0.0) / 100
-            for line in self.lines
+            sum(1 for ch in line.text if not ch.isspace()) * (line.confidence or 0.0) / 100 for line in self.lines
         )
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -71,8 +72,15 @@ class RunCounts:
 class OutputSink:
     """Receives records from the executor: results.jsonl, the ledger, the counts."""
 
-    def __init__(self, out_dir: Path, ledger: Ledger, stamp: dict[str, Any], fingerprint: int,
-                 counts: RunCounts, run_started: float) -> None:  # fmt: skip
+    def __init__(
+        self,
+        out_dir: Path,
+        ledger: Ledger,
+        stamp: dict[str, Any],
+        fingerprint: int,
+        counts: RunCounts,
+        run_started: float,
+    ) -> None:
         self.run_started = run_started
         # Tags every line, so runs resumed into the same files stay apart.
         self.run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(run_started))}-{os.getpid()}"

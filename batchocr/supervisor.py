@@ -305,7 +305,11 @@ class Supervisor:
             self.sink.memory(self._exit_event(slot, cause, exited))
         if slot.task is not None:  # it ended with a page in hand
             retry, record = self.scheduler.worker_lost(
-                slot.task, _with_stderr(cause, exited), timed_out=slot.page_timed_out, worker=slot.worker_id, pid=slot.pid
+                slot.task,
+                _with_stderr(cause, exited),
+                timed_out=slot.page_timed_out,
+                worker=slot.worker_id,
+                pid=slot.pid,
             )
             if record is not None:
                 self.sink.page_done(record)

@@ -110,7 +110,9 @@ class PageWorker:
         return outcome
 
     def _recognise(self, item: WorkItem, attempt: int) -> dict[str, Any]:
-        common: dict[str, Any] = dict(engine=self._engine_cls.name, worker=self.worker_id, pid=self.pid, attempt=attempt)
+        common: dict[str, Any] = dict(
+            engine=self._engine_cls.name, worker=self.worker_id, pid=self.pid, attempt=attempt
+        )
         started = time.perf_counter()
         try:
             page = decode_page(
@@ -127,9 +129,17 @@ class PageWorker:
         if page.text_layer is not None:  # exact, and no engine needed
             page.close()
             return page_record(
-                item, status=OK, text=page.text_layer, source="pdf-text", ms=0.0, decode_ms=decode_ms,
-                width=width, height=height, lines=[], **common,
-            )  # fmt: skip
+                item,
+                status=OK,
+                text=page.text_layer,
+                source="pdf-text",
+                ms=0.0,
+                decode_ms=decode_ms,
+                width=width,
+                height=height,
+                lines=[],
+                **common,
+            )
         engine_started = time.perf_counter()
         try:
             assert self._engine is not None, "recognise called before start"

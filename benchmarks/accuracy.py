@@ -54,8 +54,15 @@ from batchocr.decoding import decode_page  # noqa: E402
 from batchocr.engines.tesseract import TesseractEngine, _dpi  # noqa: E402
 from batchocr.preprocess import InkMask, estimate_skew  # noqa: E402
 
-GROUPS = {"clean": "upright", "two-column": "upright", "turned": "rotated", "rotated": "skewed",
-          "skewed": "skewed", "noisy": "degraded", "degraded": "degraded"}  # fmt: skip
+GROUPS = {
+    "clean": "upright",
+    "two-column": "upright",
+    "turned": "rotated",
+    "rotated": "skewed",
+    "skewed": "skewed",
+    "noisy": "degraded",
+    "degraded": "degraded",
+}
 CONFIGS = {
     "defaults": Settings(),
     "off": Settings(rotate_pages=False, deskew=False, second_look=False),
@@ -98,11 +105,16 @@ def run_configs(pages_dir: Path, pages: list[Page], repeat: int) -> dict[str, li
                 result = engines[name].recognize(decoded)
                 seconds = time.perf_counter() - started
                 decoded.close()
-                rows[name].append({
-                    "page": page, "seconds": seconds, "cer": cer(page.truth, result.text),
-                    "rotation": result.extra.get("rotation", 0), "passes": result.extra.get("passes", 1),
-                    "round": round_,
-                })  # fmt: skip
+                rows[name].append(
+                    {
+                        "page": page,
+                        "seconds": seconds,
+                        "cer": cer(page.truth, result.text),
+                        "rotation": result.extra.get("rotation", 0),
+                        "passes": result.extra.get("passes", 1),
+                        "round": round_,
+                    }
+                )
     return rows
 
 
@@ -190,23 +202,29 @@ def main() -> None:
         result = compare_deskew(args.pages_dir, pages)
         print(f"{'method':<20} {'pages':>5} {'no answer':>9} {'mean |err|':>10} {'max |err|':>9} {'median ms':>9}")
         for method, r in result.items():
-            print(f"{method:<20} {r['pages']:>5} {r['no_answer']:>9} {r['mean_abs_error_deg']:>9.2f}° "
-                  f"{r['max_abs_error_deg']:>8.2f}° {r['median_ms']:>9.0f}")  # fmt: skip
+            print(
+                f"{method:<20} {r['pages']:>5} {r['no_answer']:>9} {r['mean_abs_error_deg']:>9.2f}° "
+                f"{r['max_abs_error_deg']:>8.2f}° {r['median_ms']:>9.0f}"
+            )
     else:
         rows = run_configs(args.pages_dir, pages, args.repeat)
         result = {name: summarize(config_rows) for name, config_rows in rows.items()}
         shipped = args.pages_dir.resolve() == (REPO / "samples").resolve() and not args.quick
         result["upright twins (defaults)"] = twin_cer() if shipped else {}
-        print(f"{'group':<10} {'pages':>5} | {'CER defaults':>12} {'off':>7} | {'pages/s defaults':>16} {'off':>6}"
-              f" {'cost':>6} | {'2nd passes':>10} | {'false turns':>11} | {'upright twin CER':>16}")  # fmt: skip
+        print(
+            f"{'group':<10} {'pages':>5} | {'CER defaults':>12} {'off':>7} | {'pages/s defaults':>16} {'off':>6}"
+            f" {'cost':>6} | {'2nd passes':>10} | {'false turns':>11} | {'upright twin CER':>16}"
+        )
         for group, d in result["defaults"].items():
             o = result["off"][group]
             twin = result["upright twins (defaults)"].get(group)
-            print(f"{group:<10} {d['pages']:>5} | {d['cer_mean']:>12.2%} {o['cer_mean']:>7.2%} | "
-                  f"{d['pages_per_second']:>16.3f} {o['pages_per_second']:>6.3f} "
-                  f"{1 - d['pages_per_second'] / o['pages_per_second']:>6.1%} | {d['second_passes']:>10} | "
-                  f"{'' if d['false_turns'] is None else d['false_turns']:>11} | "
-                  f"{'' if twin is None else format(twin, '.2%'):>16}")  # fmt: skip
+            print(
+                f"{group:<10} {d['pages']:>5} | {d['cer_mean']:>12.2%} {o['cer_mean']:>7.2%} | "
+                f"{d['pages_per_second']:>16.3f} {o['pages_per_second']:>6.3f} "
+                f"{1 - d['pages_per_second'] / o['pages_per_second']:>6.1%} | {d['second_passes']:>10} | "
+                f"{'' if d['false_turns'] is None else d['false_turns']:>11} | "
+                f"{'' if twin is None else format(twin, '.2%'):>16}"
+            )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
 

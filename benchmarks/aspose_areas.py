@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from batchocr.engines.aspose import AREA_MODES  # noqa: E402  (no runtime: names only)
 from textmetrics import cer, normalise_whitespace  # noqa: E402
+
+from batchocr.engines.aspose import AREA_MODES  # noqa: E402  (no runtime: names only)
 
 
 def run_mode(mode: str, sample: Path, chars: int, options: list[str]) -> dict:
@@ -37,10 +38,27 @@ def run_mode(mode: str, sample: Path, chars: int, options: list[str]) -> dict:
         pages.mkdir()
         (pages / sample.name).symlink_to(sample.resolve())
         proc = subprocess.run(
-            [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(Path(work, "out")),
-             "--engine", "aspose", "--workers", "1", "--aspose-areas", mode, "--quiet", *options],
-            capture_output=True, text=True, cwd=work,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "batchocr",
+                "run",
+                str(pages),
+                "-o",
+                str(Path(work, "out")),
+                "--engine",
+                "aspose",
+                "--workers",
+                "1",
+                "--aspose-areas",
+                mode,
+                "--quiet",
+                *options,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=work,
+        )
         if proc.returncode == 3:
             return {"mode": mode, "runs": False, "needs": AREA_MODES[mode], "error": proc.stderr.strip()[-300:]}
         if proc.returncode != 0:
@@ -51,8 +69,15 @@ def run_mode(mode: str, sample: Path, chars: int, options: list[str]) -> dict:
     # characters): compare what came back with as much of the truth, and
     # report how much came back.
     truth = truth[: len(text)]
-    return {"mode": mode, "sample": sample.name, "runs": True, "cer": round(cer(truth, text), 3),
-            "chars": len(text), "ms": record["ms"], "start": text[:60]}  # fmt: skip
+    return {
+        "mode": mode,
+        "sample": sample.name,
+        "runs": True,
+        "cer": round(cer(truth, text), 3),
+        "chars": len(text),
+        "ms": record["ms"],
+        "start": text[:60],
+    }
 
 
 def main() -> None:
@@ -72,8 +97,11 @@ def main() -> None:
                 print(f"{mode:<16} exit 3: needs {rows[-1]['needs']}")
                 continue
             row = rows[-1]
-            print(f"{mode:<16} {sample.name:<22} CER {row['cer']:6.1%} over {row['chars']:>3} chars, "
-                  f"{row['ms']:>8.0f} ms: {row['start']!r}", flush=True)  # fmt: skip
+            print(
+                f"{mode:<16} {sample.name:<22} CER {row['cer']:6.1%} over {row['chars']:>3} chars, "
+                f"{row['ms']:>8.0f} ms: {row['start']!r}",
+                flush=True,
+            )
     measured = [row for row in rows if row["runs"]]
     if measured:
         mean = sum(row["cer"] for row in measured) / len(measured)

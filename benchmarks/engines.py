@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "samples"))
 
 from peers import bench_env, generated_pages  # noqa: E402
 
-
 # Recycling policies compared by --policies: name -> batchocr run options.
 POLICIES = {
     "count 200, rss 2048 (before)": ["--recycle-every", "200", "--max-worker-rss", "2048"],
@@ -50,10 +49,26 @@ def run_engine(engine: str, pages_dir: Path, options: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"engines-{engine}-") as out:
         started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--engine", engine,
-             "--workers", "2", *options, "--quiet"],
-            env=bench_env(), capture_output=True, text=True, cwd=out,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "batchocr",
+                "run",
+                str(pages_dir),
+                "-o",
+                out,
+                "--engine",
+                engine,
+                "--workers",
+                "2",
+                *options,
+                "--quiet",
+            ],
+            env=bench_env(),
+            capture_output=True,
+            text=True,
+            cwd=out,
+        )
         seconds = time.perf_counter() - started
         if proc.returncode != 0:
             sys.exit(f"{engine} run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

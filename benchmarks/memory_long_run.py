@@ -42,8 +42,9 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from batchocr.report import load_outputs, rss_readings, summarize  # noqa: E402
 from peers import bench_env, generated_pages, machine  # noqa: E402  (benchmarks/ is on sys.path)
+
+from batchocr.report import load_outputs, rss_readings, summarize  # noqa: E402
 
 RSS_LIMIT_FACTOR = 1.1  # the rss run's limit: 10% above the steady RSS of the off run
 RECYCLE_EVERY = 200
@@ -96,8 +97,19 @@ def run_batchocr(pages: Path, out: Path, workers: int, recycle: list[str]) -> fl
     if out.exists():
         for name in ("results.jsonl", "memory.jsonl", "run.json"):
             (out / name).unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(out), "--workers", str(workers),
-           "--quiet", *recycle]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "batchocr",
+        "run",
+        str(pages),
+        "-o",
+        str(out),
+        "--workers",
+        str(workers),
+        "--quiet",
+        *recycle,
+    ]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=bench_env(), capture_output=True, text=True)
     if proc.returncode not in (0, 1):
@@ -128,7 +140,7 @@ def describe_run(name: str, out: Path, recycle: list[str]) -> dict:
         "workers": {
             w["worker"]: {k: w[k] for k in ("pages", "rss_start_mb", "rss_median_mb", "rss_max_mb")}
             for w in run["worker_stats"]
-        },  # fmt: skip
+        },
         "rss_over_time": rss_over_time(events, run["seconds"] or 0),
     }
 
@@ -166,13 +178,19 @@ def write_plot(out: Path, png: Path) -> None:
 
 def print_run(figures: dict) -> None:
     leak = figures["leak_mb_per_1000_pages"]
-    print(f"\n{figures['mode']} ({' '.join(figures['options'])}): {figures['pages_ok']} ok, "
-          f"{figures['pages_failed']} failed, {figures['pages_per_second']:.3f} pages/s")  # fmt: skip
-    print(f"  RSS growth between recycles: {'n/a' if leak is None else f'{leak:+.1f}'} MB per 1,000 pages "
-          f"({figures['leak']['segments_used']} segments, {figures['leak']['pages_covered']} pages)")  # fmt: skip
-    print(f"  recycles: {figures['recycles_in_process']} in-process, {figures['recycles_restart']} restart, "
-          f"{figures['recycle_seconds']:.1f} s in total; RSS median {figures['rss_median_mb']} MB, "
-          f"max {figures['rss_max_mb']} MB")  # fmt: skip
+    print(
+        f"\n{figures['mode']} ({' '.join(figures['options'])}): {figures['pages_ok']} ok, "
+        f"{figures['pages_failed']} failed, {figures['pages_per_second']:.3f} pages/s"
+    )
+    print(
+        f"  RSS growth between recycles: {'n/a' if leak is None else f'{leak:+.1f}'} MB per 1,000 pages "
+        f"({figures['leak']['segments_used']} segments, {figures['leak']['pages_covered']} pages)"
+    )
+    print(
+        f"  recycles: {figures['recycles_in_process']} in-process, {figures['recycles_restart']} restart, "
+        f"{figures['recycle_seconds']:.1f} s in total; RSS median {figures['rss_median_mb']} MB, "
+        f"max {figures['rss_max_mb']} MB"
+    )
     header = " ".join(f"{p * 10:>5}%" for p in range(TIME_POINTS))
     print(f"  RSS MB over the run  {header}")
     for worker, values in figures["rss_over_time"].items():
@@ -199,12 +217,16 @@ def main() -> None:
     pages = small_pages(args.source_pages, args.dpi, half=not args.full_pages)
     links = cycled_links(pages, args.pages, args.out / "input")
     shape = "whole pages" if args.full_pages else "top halves of pages"
-    print(f"{args.pages} pages: {len(pages)} distinct {shape} rescaled to {args.dpi} dpi (smaller than real scans, "
-          f"to keep the run time sane), cycled via symlinks; {args.workers} workers; tesseract")  # fmt: skip
+    print(
+        f"{args.pages} pages: {len(pages)} distinct {shape} rescaled to {args.dpi} dpi (smaller than real scans, "
+        f"to keep the run time sane), cycled via symlinks; {args.workers} workers; tesseract"
+    )
 
     runs = []
-    modes = [("off", ["--recycle-every", "0", "--max-worker-rss", "0"]),
-             ("count", ["--recycle-every", str(args.recycle_every), "--max-worker-rss", "0"])]  # fmt: skip
+    modes = [
+        ("off", ["--recycle-every", "0", "--max-worker-rss", "0"]),
+        ("count", ["--recycle-every", str(args.recycle_every), "--max-worker-rss", "0"]),
+    ]
     for name, options in modes:
         runs.append(measure(name, options, links, args))
     limit = args.rss_limit or math.ceil((runs[0]["rss_median_mb"] or 0) * RSS_LIMIT_FACTOR)
@@ -215,13 +237,23 @@ def main() -> None:
         figures["pages_per_second_lost_vs_off"] = round(1 - figures["pages_per_second"] / off_rate, 4)
     print("\ncost of recycling (pages/s lost against off):")
     for figures in runs[1:]:
-        print(f"  {figures['mode']:<6} {figures['pages_per_second_lost_vs_off']:+.1%}  "
-              f"({figures['recycles_in_process'] + figures['recycles_restart']} recycles, "
-              f"{figures['recycle_seconds']:.1f} s of worker time)")  # fmt: skip
+        print(
+            f"  {figures['mode']:<6} {figures['pages_per_second_lost_vs_off']:+.1%}  "
+            f"({figures['recycles_in_process'] + figures['recycles_restart']} recycles, "
+            f"{figures['recycle_seconds']:.1f} s of worker time)"
+        )
     if args.json:
-        result = {"benchmark": "memory_long_run", "pages": args.pages, "distinct_pages": len(pages),
-                  "page_shape": f"{shape} at {args.dpi} dpi", "workers": args.workers, "quick": args.quick,
-                  "rss_limit_mb": limit, "machine": machine(), "runs": runs}  # fmt: skip
+        result = {
+            "benchmark": "memory_long_run",
+            "pages": args.pages,
+            "distinct_pages": len(pages),
+            "page_shape": f"{shape} at {args.dpi} dpi",
+            "workers": args.workers,
+            "quick": args.quick,
+            "rss_limit_mb": limit,
+            "machine": machine(),
+            "runs": runs,
+        }
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -117,8 +117,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 def run_batchocr(pages_dir: Path, files: list[Path], workers: int) -> float:
     with tempfile.TemporaryDirectory(prefix="peers-batchocr-") as out:
-        cmd = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out,
-               "--workers", str(workers), "--quiet"]  # fmt: skip
+        cmd = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--workers", str(workers), "--quiet"]
         return timed(cmd, bench_env())
 
 
@@ -144,8 +143,10 @@ def versions() -> dict[str, str]:
     import tesserocr
 
     cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()
-    return {"tesserocr_libtesseract": tesserocr.tesseract_version().splitlines()[0],
-            "tesseract_cli": cli[0] if cli else "?"}  # fmt: skip
+    return {
+        "tesserocr_libtesseract": tesserocr.tesseract_version().splitlines()[0],
+        "tesseract_cli": cli[0] if cli else "?",
+    }
 
 
 def main() -> None:
@@ -185,8 +186,10 @@ def main() -> None:
         "ratio_to_batchocr": {k: round(v / rate["batchocr"], 3) for k, v in rate.items()},
         "seconds": seconds,
     }
-    print(f"{args.pages} pages ({len(files)} files), {args.workers} processes each, OMP_THREAD_LIMIT=1, "
-          f"median of {args.repeat} interleaved run(s), whole command timed")  # fmt: skip
+    print(
+        f"{args.pages} pages ({len(files)} files), {args.workers} processes each, OMP_THREAD_LIMIT=1, "
+        f"median of {args.repeat} interleaved run(s), whole command timed"
+    )
     for name, value in rate.items():
         print(f"  {name:<26} {value:6.3f} pages/s   x{figures['ratio_to_batchocr'][name]:.2f} of batchocr")
     if args.json:

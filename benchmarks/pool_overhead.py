@@ -58,8 +58,22 @@ def run_once(images: Path, workers: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOCR_")}
     env["PYTHONPATH"] = os.pathsep.join([str(BENCH), str(REPO)])
     with tempfile.TemporaryDirectory(prefix="pool-overhead-") as out:
-        cmd = [sys.executable, "-m", "batchocr", "run", str(images), "-o", out, "--workers", str(workers),
-               "--engine", ENGINE, "--recycle-every", "0", "--quiet"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "batchocr",
+            "run",
+            str(images),
+            "-o",
+            out,
+            "--workers",
+            str(workers),
+            "--engine",
+            ENGINE,
+            "--recycle-every",
+            "0",
+            "--quiet",
+        ]
         started = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - started
@@ -89,12 +103,17 @@ def processing_seconds(memory: list[dict]) -> float:
 
 
 def machine() -> dict:
-    model = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?"
-    )
-    mem_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-    return {"nproc": os.cpu_count(), "cpu": model, "ram_gb": round(mem_kb / 1024 / 1024, 1),
-            "python": sys.version.split()[0], "load_average": os.getloadavg()}  # fmt: skip
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    meminfo = Path("/proc/meminfo").read_text().splitlines()
+    mem_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal"))
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": sys.version.split()[0],
+        "load_average": os.getloadavg(),
+    }
 
 
 def main() -> None:
@@ -131,11 +150,15 @@ def main() -> None:
         "meets_target": median["overhead_ms_per_item"] < TARGET_MS,
         "runs": runs,
     }
-    print(f"{args.items} items of {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} px, {args.workers} workers, no-op engine, "
-          f"median of {args.repeat} run(s)")  # fmt: skip
+    print(
+        f"{args.items} items of {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]} px, {args.workers} workers, no-op engine, "
+        f"median of {args.repeat} run(s)"
+    )
     print(f"  items per second (first worker ready -> last done): {median['items_per_second']:.0f}")
-    print(f"  overhead per item (workers x time / items):         {median['overhead_ms_per_item']:.2f} ms "
-          f"(target < {TARGET_MS:g} ms: {'met' if figures['meets_target'] else 'NOT met'})")  # fmt: skip
+    print(
+        f"  overhead per item (workers x time / items):         {median['overhead_ms_per_item']:.2f} ms "
+        f"(target < {TARGET_MS:g} ms: {'met' if figures['meets_target'] else 'NOT met'})"
+    )
     print(f"  whole command, start-up included:                   {median['wall_seconds']:.2f} s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -48,8 +48,21 @@ def run_once(pages_dir: Path, executor: str, workers: int, ray_address: str | No
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOCR_")}
     extra = ["--ray-address", ray_address] if executor == "ray" and ray_address else []
     with tempfile.TemporaryDirectory(prefix=f"ray-overhead-{executor}-") as out:
-        cmd = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--quiet",
-               "--workers", str(workers), "--executor", executor, *extra]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "batchocr",
+            "run",
+            str(pages_dir),
+            "-o",
+            out,
+            "--quiet",
+            "--workers",
+            str(workers),
+            "--executor",
+            executor,
+            *extra,
+        ]
         started = time.perf_counter()
         proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - started
@@ -119,8 +132,10 @@ def main() -> None:
     print(f"  {'executor':<9} {'wall pages/s':>12} {'work pages/s':>12} {'startup s':>10}")
     for name in EXECUTORS:
         r = rates[name]
-        print(f"  {name:<9} {r['wall_pages_per_second']:>12.3f} {r['work_pages_per_second']:>12.3f} "
-              f"{r['startup_seconds']:>10.2f}")  # fmt: skip
+        print(
+            f"  {name:<9} {r['wall_pages_per_second']:>12.3f} {r['work_pages_per_second']:>12.3f} "
+            f"{r['startup_seconds']:>10.2f}"
+        )
     print(f"  ray / local: wall {ratio['wall_pages_per_second']:.3f}, work {ratio['work_pages_per_second']:.3f}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -79,8 +79,12 @@ def measured(cmd: list[str], env: dict[str, str], first_record: Path | None = No
     wall = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return {"seconds": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1),
-            "first_page_seconds": round(first, 2) if first is not None else None, "stderr_tail": stderr[-600:]}  # fmt: skip
+    return {
+        "seconds": round(wall, 2),
+        "peak_rss_mb": round(peak / 2**20, 1),
+        "first_page_seconds": round(first, 2) if first is not None else None,
+        "stderr_tail": stderr[-600:],
+    }
 
 
 def _has_line(path: Path) -> bool:
@@ -130,8 +134,22 @@ def run(work: Path, pages: int, workers: int, env: dict[str, str]) -> dict:
         make_input(in_dir, pages)
     print(f"input: {pages} files in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     shutil.rmtree(out_dir, ignore_errors=True)
-    cmd = [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir), "--engine", ENGINE,
-           "--workers", str(workers), "--recycle-every", "0", "--quiet"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "batchocr",
+        "run",
+        str(in_dir),
+        "-o",
+        str(out_dir),
+        "--engine",
+        ENGINE,
+        "--workers",
+        str(workers),
+        "--recycle-every",
+        "0",
+        "--quiet",
+    ]
     first = measured(cmd, env, first_record=out_dir / "results.jsonl")
     info = json.loads((out_dir / "run.json").read_text())
     print(f"run: {first}", file=sys.stderr)
@@ -148,18 +166,22 @@ def run(work: Path, pages: int, workers: int, env: dict[str, str]) -> dict:
         "results_jsonl_mb": round((out_dir / "results.jsonl").stat().st_size / 2**20, 1),
         "ledger_mb": round((out_dir / "ledger.sqlite").stat().st_size / 2**20, 1),
         "run": {
-            "seconds": first["seconds"], "discovery_seconds": info.get("discovery_seconds"),
-            "first_page_seconds": first["first_page_seconds"], "supervisor_peak_rss_mb": first["peak_rss_mb"],
-            "pages_per_second": info.get("pages_per_second"), "counts": info.get("counts"),
+            "seconds": first["seconds"],
+            "discovery_seconds": info.get("discovery_seconds"),
+            "first_page_seconds": first["first_page_seconds"],
+            "supervisor_peak_rss_mb": first["peak_rss_mb"],
+            "pages_per_second": info.get("pages_per_second"),
+            "counts": info.get("counts"),
         },
         "resume_nothing_to_do": {
-            "seconds": resume["seconds"], "supervisor_peak_rss_mb": resume["peak_rss_mb"],
+            "seconds": resume["seconds"],
+            "supervisor_peak_rss_mb": resume["peak_rss_mb"],
             "skipped_already_ok": resumed["counts"]["skipped_already_ok"],
         },
         "report": {"seconds": report["seconds"], "peak_rss_mb": report["peak_rss_mb"]},
         "targets": TARGETS,
         "machine": {"nproc": os.cpu_count(), "load_average_at_end": os.getloadavg()},
-    }  # fmt: skip
+    }
 
 
 if __name__ == "__main__":

@@ -69,9 +69,8 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
 def run_batchocr(pages_dir: Path, workers: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         return timed(
-            [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out,
-             "--workers", str(workers), "--quiet"]
-        )  # fmt: skip
+            [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--workers", str(workers), "--quiet"]
+        )
 
 
 def main() -> None:

@@ -73,9 +73,13 @@ def run_batchocr(tmp_path):
         out = Path(out_dir or tmp_path / "out")
         cmd = [sys.executable, "-m", "batchocr", "run", str(input_dir), "-o", str(out), *map(str, args)]
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=timeout,
-            env={**batchocr_env(tmp_path), **(env or {})}, cwd=tmp_path,
-        )  # fmt: skip
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**batchocr_env(tmp_path), **(env or {})},
+            cwd=tmp_path,
+        )
         return RunResult(proc.returncode, proc.stdout, proc.stderr, out)
 
     return _run

@@ -10,9 +10,8 @@ import shutil
 import subprocess
 import sys
 
-from PIL import Image, ImageDraw
-
 from conftest import SAMPLES, batchocr_env
+from PIL import Image, ImageDraw
 
 PAPER = (1200, 1600)  # 6 x 8 inches at 200 dpi
 
@@ -64,8 +63,11 @@ def test_suspect_blank_and_low_confidence_pages(run_batchocr, tmp_path):
 
     report = subprocess.run(
         [sys.executable, "-m", "batchocr", "report", str(first.out_dir), "--json"],
-        capture_output=True, text=True, env=batchocr_env(tmp_path), timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=batchocr_env(tmp_path),
+        timeout=120,
+    )
     assert report.returncode == 0, report.stderr
     flagged = json.loads(report.stdout)["low_confidence"]
     assert [(p["path"], p["page"]) for p in flagged] == [("blots.png", 1)]
@@ -82,8 +84,9 @@ def test_switches_turn_the_work_off(run_batchocr, tmp_path):
     for name in ("turned-180.png", "skewed-cw4.png"):
         shutil.copy(SAMPLES / "accuracy" / name, pages / name)
 
-    off = run_batchocr(pages, "--workers", "2", "--no-rotate-pages", "--no-deskew", "--psm", "3",
-                       out_dir=tmp_path / "off")  # fmt: skip
+    off = run_batchocr(
+        pages, "--workers", "2", "--no-rotate-pages", "--no-deskew", "--psm", "3", out_dir=tmp_path / "off"
+    )
     records = {r["path"]: r for r in off.results()}
     assert records["turned-180.png"]["rotation"] == 0 and records["turned-180.png"]["low_confidence"] is True
     assert records["skewed-cw4.png"]["skew"] == 0.0

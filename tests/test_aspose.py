@@ -28,6 +28,9 @@ try:
 except importlib.metadata.PackageNotFoundError:
     pytest.skip("aspose-ocr-python-net is not installed", allow_module_level=True)
 
+from conftest import batchocr_env
+from textmetrics import cer, normalise_whitespace
+
 from batchocr.config import Settings
 from batchocr.engines import aspose_compat
 from batchocr.engines.aspose import (
@@ -40,9 +43,6 @@ from batchocr.engines.aspose import (
 )
 from batchocr.errors import ConfigError, ModelCheckError
 from batchocr.inventory import check_models
-
-from conftest import batchocr_env
-from textmetrics import cer, normalise_whitespace
 
 pytestmark = pytest.mark.aspose
 
@@ -85,8 +85,12 @@ def run_worker(code: str, cwd: Path, env: dict[str, str], timeout=300) -> subpro
     """Run ``code`` in a fresh interpreter, as a worker process would."""
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def last_json(proc: subprocess.CompletedProcess) -> dict:
@@ -286,9 +290,14 @@ def ai_models_fixture(models: Path) -> Path:
     down, old and other models, and a copy too deep to be listed."""
     root = models / "Aspose.AI.LLM" / "models"
     for rel in [
-        DEFAULT_AI_MODEL, f"sub/{DEFAULT_AI_MODEL}", f"sub/deeper/{DEFAULT_AI_MODEL}",
-        "old_x.gguf", "x.gguf", "sub/old_y.gguf", "notes.txt",
-    ]:  # fmt: skip
+        DEFAULT_AI_MODEL,
+        f"sub/{DEFAULT_AI_MODEL}",
+        f"sub/deeper/{DEFAULT_AI_MODEL}",
+        "old_x.gguf",
+        "x.gguf",
+        "sub/old_y.gguf",
+        "notes.txt",
+    ]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(b"gguf")
     return root
@@ -296,8 +305,12 @@ def ai_models_fixture(models: Path) -> Path:
 
 def resources_fixture(resources: Path) -> Path:
     (resources / "sub").mkdir(parents=True)
-    for rel in ["aspose-ocr-hindi-v2.ocr", "old_aspose-ocr-cyrillic-v0.ocr", "sub/aspose-ocr-korean-v1.ocr",
-                "readme.txt"]:  # fmt: skip
+    for rel in [
+        "aspose-ocr-hindi-v2.ocr",
+        "old_aspose-ocr-cyrillic-v0.ocr",
+        "sub/aspose-ocr-korean-v1.ocr",
+        "readme.txt",
+    ]:
         (resources / rel).write_bytes(b"ocr")
     return resources
 
@@ -305,8 +318,12 @@ def resources_fixture(resources: Path) -> Path:
 def batchocr_models(args: list, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "batchocr", "models", *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_models_list_agrees_with_list_local(tmp_path, cache_dir, user_cwd):
@@ -321,12 +338,14 @@ def test_models_list_agrees_with_list_local(tmp_path, cache_dir, user_cwd):
     env = worker_env(cache_dir, HOME=str(home_with_local_share))
     proc = batchocr_models(
         ["list", "--engine", "aspose", "--json", "--model-dir", models, "--aspose-resource-dir", resources],
-        cwd=user_cwd, env=env,
-    )  # fmt: skip
+        cwd=user_cwd,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
-    real = last_json(run_worker(
-        f"""
+    real = last_json(
+        run_worker(
+            f"""
         import json, os
         from batchocr.engines.aspose import import_aspose, prepare_runtime
         prepare_runtime()
@@ -338,8 +357,10 @@ def test_models_list_agrees_with_list_local(tmp_path, cache_dir, user_cwd):
             resources=list(ocr.Resources.list_local()),
         )))
         """,
-        cwd=tmp_path, env=env,
-    ))  # fmt: skip
+            cwd=tmp_path,
+            env=env,
+        )
+    )
     assert listing["directory"] == real["root"] == str(root)
     assert listing["extra_directories"] == [str(resources)]
     assert sorted(m["path"] for m in listing["models"] if m["kind"] == "llm") == sorted(real["ai"])
@@ -385,9 +406,12 @@ def test_model_placed_where_the_fix_line_says_passes_the_check(tmp_path, cache_d
     """Exit 3 names, for each missing file, the exact path; putting the files
     there makes the same check pass."""
     settings = Settings(
-        engine="aspose", lang="rus", aspose_ai="spellcheck", aspose_areas="multicolumn",
+        engine="aspose",
+        lang="rus",
+        aspose_ai="spellcheck",
+        aspose_areas="multicolumn",
         model_dir=str(tmp_path / "models"),
-    )  # fmt: skip
+    )
     with pytest.raises(ModelCheckError) as caught:
         check_models(settings)
     assert caught.value.exit_code == 3
@@ -411,10 +435,28 @@ def test_spellcheck_that_cannot_work_offline_is_exit_2_before_any_worker(tmp_pat
     render_page(pages / "page.png", GROUND_TRUTH[:6], size=(1100, 520))
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(out), "--engine", "aspose",
-         "--aspose-ai", "spellcheck", "--model-dir", str(models), "--quiet"],
-        cwd=user_cwd, env=worker_env(cache_dir), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "batchocr",
+            "run",
+            str(pages),
+            "-o",
+            str(out),
+            "--engine",
+            "aspose",
+            "--aspose-ai",
+            "spellcheck",
+            "--model-dir",
+            str(models),
+            "--quiet",
+        ],
+        cwd=user_cwd,
+        env=worker_env(cache_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "spellcheck cannot work here" in proc.stderr and "offline" in proc.stderr
     assert not out.exists()  # no worker started, nothing written
@@ -424,8 +466,9 @@ def test_area_modes_and_their_resources_match_the_library(tmp_path, cache_dir):
     """Each mode either recognises or fails naming exactly the resource
     AREA_MODES says it needs (downloads off, no resources present)."""
     page = render_page(tmp_path / "line.png", ["Hello world"], size=(500, 120))
-    answers = last_json(run_worker(
-        f"""
+    answers = last_json(
+        run_worker(
+            f"""
         import json
         from PIL import Image
         from batchocr.engines.aspose import import_aspose, prepare_runtime
@@ -445,8 +488,10 @@ def test_area_modes_and_their_resources_match_the_library(tmp_path, cache_dir):
                 answers[mode] = str(exc)
         print(json.dumps(answers))
         """,
-        cwd=tmp_path, env=worker_env(cache_dir),
-    ))  # fmt: skip
+            cwd=tmp_path,
+            env=worker_env(cache_dir),
+        )
+    )
     for mode, resource in AREA_MODES.items():
         if resource is None:
             assert answers[mode] is None, (mode, answers[mode])
@@ -460,10 +505,28 @@ def test_areas_mode_without_its_resource_is_exit_3_naming_it(tmp_path, cache_dir
     pages.mkdir()
     render_page(pages / "page.png", ["Hello"], size=(300, 100))
     proc = subprocess.run(
-        [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(tmp_path / "out"), "--engine", "aspose",
-         "--aspose-areas", mode, "--model-dir", "models", "--quiet"],
-        cwd=user_cwd, env=worker_env(cache_dir), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "batchocr",
+            "run",
+            str(pages),
+            "-o",
+            str(tmp_path / "out"),
+            "--engine",
+            "aspose",
+            "--aspose-areas",
+            mode,
+            "--model-dir",
+            "models",
+            "--quiet",
+        ],
+        cwd=user_cwd,
+        env=worker_env(cache_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 3, proc.stderr
     assert str(user_cwd / "models" / "aspose_data" / AREA_MODES[mode]) in proc.stderr
 
@@ -484,8 +547,9 @@ def test_worker_options_fast_and_no_ai_engine(tmp_path, cache_dir, user_cwd):
     the AI is off; a failing AI free still frees the OCR engine;
     recognize_fast gives the text without lines."""
     page = render_page(tmp_path / "short.png", GROUND_TRUTH[:6], size=(1100, 520))
-    out = last_json(run_worker(
-        f"""
+    out = last_json(
+        run_worker(
+            f"""
         import json
         from batchocr.config import Settings
         from batchocr.decoding import decode_page
@@ -517,8 +581,10 @@ def test_worker_options_fast_and_no_ai_engine(tmp_path, cache_dir, user_cwd):
         print(json.dumps(dict(text=r.text, lines=len(r.lines), extra=r.extra, options=options, no_ai=no_ai,
                               ocr_freed=Counting.freed)))
         """,
-        cwd=user_cwd, env=worker_env(cache_dir),
-    ))  # fmt: skip
+            cwd=user_cwd,
+            env=worker_env(cache_dir),
+        )
+    )
     assert out["options"] == [True, False, True]
     assert out["no_ai"] is True
     assert out["ocr_freed"] == 1
@@ -528,9 +594,7 @@ def test_worker_options_fast_and_no_ai_engine(tmp_path, cache_dir, user_cwd):
     assert out["lines"] == 0 and out["extra"] == {"trial": True}
 
 
-@pytest.mark.parametrize(
-    "changes", [{"aspose_areas": "lean"}, {"aspose_upscale_small_font": True}, {"lang": "rus"}]
-)
+@pytest.mark.parametrize("changes", [{"aspose_areas": "lean"}, {"aspose_upscale_small_font": True}, {"lang": "rus"}])
 def test_fast_refuses_settings_it_would_ignore(changes):
     with pytest.raises(ConfigError, match="recognize_fast"):
         AsposeEngine.preflight(Settings(engine="aspose", aspose_fast=True, **changes))
@@ -541,18 +605,44 @@ def test_cli_two_workers_recycling_on_sample_pages(tmp_path, cache_dir, user_cwd
     """The real CLI over shipped sample pages: 2 spawned workers, each
     rebuilding its engine every 2 pages; trial text matches the start of the
     ground truth."""
-    names = ["letter.png", "quarterly-report.png", "notice.jpg", "meeting minutes.png",
-             "archive/2019/old-letter.png", "price-list.bmp"]  # fmt: skip
+    names = [
+        "letter.png",
+        "quarterly-report.png",
+        "notice.jpg",
+        "meeting minutes.png",
+        "archive/2019/old-letter.png",
+        "price-list.bmp",
+    ]
     pages = tmp_path / "pages"
     pages.mkdir()
     for name in names:
         (pages / Path(name).name).symlink_to(REPO / "samples" / name)
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(out), "--engine", "aspose",
-         "--workers", "2", "--recycle-every", "2", "--quiet", "--model-dir", str(tmp_path / "models")],
-        cwd=user_cwd, env=worker_env(cache_dir), capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "batchocr",
+            "run",
+            str(pages),
+            "-o",
+            str(out),
+            "--engine",
+            "aspose",
+            "--workers",
+            "2",
+            "--recycle-every",
+            "2",
+            "--quiet",
+            "--model-dir",
+            str(tmp_path / "models"),
+        ],
+        cwd=user_cwd,
+        env=worker_env(cache_dir),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TRIAL mode" in proc.stderr  # said once, loudly
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]

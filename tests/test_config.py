@@ -6,10 +6,10 @@ import re
 import tomllib
 
 import pytest
+from conftest import REPO
 
 from batchocr.config import FIELD_NAMES, Settings, load_settings, resolve_engine_defaults
 from batchocr.errors import ConfigError
-from conftest import REPO
 
 
 def test_defaults():

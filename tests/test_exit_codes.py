@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import batchocr_env, text_page
 
 FAKE = ("--engine", "fault_engines:FakeEngine")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import zipfile
 
+from conftest import text_page
 from PIL import Image
 
 from batchocr.discovery import discover
-from conftest import text_page
 
 
 def test_jpeg2000_pnm_tga_and_animated_gif_frames_are_pages(tmp_path):
@@ -24,9 +24,14 @@ def test_jpeg2000_pnm_tga_and_animated_gif_frames_are_pages(tmp_path):
     found = discover(str(tmp_path / "in"))
     pages = {(i.rel, i.page, i.pages) for i in found.items}
     assert pages == {
-        ("flip.gif", 1, 3), ("flip.gif", 2, 3), ("flip.gif", 3, 3),
-        ("master.jp2", 1, 1), ("old.tga", 1, 1), ("scan-without-extension", 1, 1), ("scan.pnm", 1, 1),
-    }  # fmt: skip
+        ("flip.gif", 1, 3),
+        ("flip.gif", 2, 3),
+        ("flip.gif", 3, 3),
+        ("master.jp2", 1, 1),
+        ("old.tga", 1, 1),
+        ("scan-without-extension", 1, 1),
+        ("scan.pnm", 1, 1),
+    }
     assert found.skipped == []
 
 

@@ -9,9 +9,8 @@ import os
 import shutil
 from collections import Counter
 
-from PIL import Image
-
 from conftest import text_page
+from PIL import Image
 
 
 def _hostile_tree(root):
@@ -97,9 +96,13 @@ def test_directory_vanishing_mid_run(run_batchocr, tmp_path):
     for i in range(6):
         text_page(root / "zz-doomed" / f"d{i}.png", [f"doomed {i}"])
     result = run_batchocr(
-        root, "--engine", "fault_engines:FakeEngine", "--workers", "1",
+        root,
+        "--engine",
+        "fault_engines:FakeEngine",
+        "--workers",
+        "1",
         env={"FAULT_SLEEP": "0.2", "FAULT_REMOVE_AFTER_FIRST": str(root / "zz-doomed")},
-    )  # fmt: skip
+    )
     records = {r["path"]: r for r in result.results()}
     assert len(records) == 12
     doomed = [r for p, r in records.items() if p.startswith("zz-doomed")]
@@ -125,10 +128,23 @@ def test_unreadable_file_and_directory(tmp_path):
     prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
     try:
         proc = subprocess.run(
-            [*prefix, sys.executable, "-m", "batchocr", "run", str(root), "-o", str(tmp_path / "out"),
-             "--engine", "fault_engines:FakeEngine"],
-            env=batchocr_env(tmp_path), capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                *prefix,
+                sys.executable,
+                "-m",
+                "batchocr",
+                "run",
+                str(root),
+                "-o",
+                str(tmp_path / "out"),
+                "--engine",
+                "fault_engines:FakeEngine",
+            ],
+            env=batchocr_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.chmod(root / "closed", 0o755)
     records = {r["path"]: r for r in read_jsonl(tmp_path / "out" / "results.jsonl")}

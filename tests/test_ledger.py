@@ -16,9 +16,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from PIL import Image, ImageDraw
-
 from conftest import batchocr_env, read_jsonl, text_page
+from PIL import Image, ImageDraw
 
 FAKE = ("--engine", "fault_engines:FakeEngine", "--quiet")
 
@@ -95,9 +94,11 @@ def test_deleted_file_is_reported_then_dropped_with_the_flag(run_batchocr, fake_
     assert second.run_info()["resume"]["gone_pages"] == 1
     assert ("c.png", 1) in keys(second.results())  # kept until asked
     report = subprocess.run(
-        [sys.executable, "-m", "batchocr", "report", str(second.out_dir)], capture_output=True, text=True,
+        [sys.executable, "-m", "batchocr", "report", str(second.out_dir)],
+        capture_output=True,
+        text=True,
         env=batchocr_env(second.out_dir.parent),
-    )  # fmt: skip
+    )
     assert "1 pages of files no longer present" in report.stdout
     assert "pages: 2 recorded" in report.stdout  # the run and the report agree
     third = run_batchocr(in_dir, *FAKE, "--drop-missing")
@@ -172,12 +173,18 @@ def test_supervisor_killed_at_ten_random_moments_ends_with_every_page_once(tmp_p
     for moment in moments:
         proc = subprocess.Popen(
             [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir), *FAKE, "--workers", "2"],
-            env=env, start_new_session=True, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=env,
+            start_new_session=True,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(moment / 100)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        whole = (out_dir / "results.jsonl").read_bytes().rsplit(b"\n", 1)[0] if (out_dir / "results.jsonl").exists() else b""
+        whole = (
+            (out_dir / "results.jsonl").read_bytes().rsplit(b"\n", 1)[0]
+            if (out_dir / "results.jsonl").exists()
+            else b""
+        )
         cut_short += len({(r["path"], r["page"]) for r in map(json.loads, whole.splitlines())}) < len(names) + 1
     assert cut_short >= 3  # the moments fell in the middle of the work, not only after it
     final = run_batchocr(in_dir, *FAKE, out_dir=out_dir)
@@ -191,7 +198,9 @@ def test_output_dir_from_before_the_ledger_is_adopted(run_batchocr, fake_pages):
     first = run_batchocr(in_dir, *FAKE)
     out = first.out_dir
     # What the version before the ledger left: records without settings, no ledger.
-    records = [{k: v for k, v in r.items() if k not in ("fingerprint", "engine_version", "lang")} for r in first.results()]
+    records = [
+        {k: v for k, v in r.items() if k not in ("fingerprint", "engine_version", "lang")} for r in first.results()
+    ]
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     info = first.run_info()
     del info["fingerprint"]
@@ -258,8 +267,10 @@ def test_results_deleted_mid_run_loses_nothing(tmp_path, run_batchocr):
         text_page(in_dir / name, [name], size=(200, 100))
     proc = subprocess.Popen(
         [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir), *FAKE, "--workers", "2"],
-        env=batchocr_env(tmp_path, FAULT_SLEEP="0.1"), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=batchocr_env(tmp_path, FAULT_SLEEP="0.1"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     results = out_dir / "results.jsonl"
     deadline = time.monotonic() + 60
     while (not results.exists() or results.read_bytes().count(b"\n") < 5) and time.monotonic() < deadline:

@@ -8,17 +8,20 @@ import subprocess
 import sys
 
 import pytest
+from conftest import batchocr_env
 
 from batchocr.engines.base import ModelFile, ModelInventory
 from batchocr.inventory import plan_prune
-from conftest import batchocr_env
 
 
 def models(tmp_path, *args, env=None):
     proc = subprocess.run(
         [sys.executable, "-m", "batchocr", "models", *map(str, args)],
-        capture_output=True, text=True, env={**batchocr_env(tmp_path), **(env or {})}, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env={**batchocr_env(tmp_path), **(env or {})},
+        timeout=60,
+    )
     return proc
 
 
@@ -26,8 +29,14 @@ def models(tmp_path, *args, env=None):
 def tessdata(tmp_path):
     directory = tmp_path / "tessdata"
     directory.mkdir()
-    for name in ("eng.traineddata", "old_eng.traineddata", "old_deu.traineddata", "legacy-fra.traineddata",
-                 "old_needed.traineddata", "notes.txt"):  # fmt: skip
+    for name in (
+        "eng.traineddata",
+        "old_eng.traineddata",
+        "old_deu.traineddata",
+        "legacy-fra.traineddata",
+        "old_needed.traineddata",
+        "notes.txt",
+    ):
         (directory / name).write_bytes(b"x" * 100)
     outside = tmp_path / "elsewhere" / "precious.traineddata"
     outside.parent.mkdir()
@@ -68,8 +77,11 @@ def test_prune_yes_removes_old_keeps_needed_and_never_follows_links(tmp_path, te
     proc = models(tmp_path, "prune", "--model-dir", tessdata, "--lang", "eng+old_needed", "--yes")
     assert proc.returncode == 0, proc.stderr
     assert sorted(os.listdir(tessdata)) == [
-        "eng.traineddata", "legacy-fra.traineddata", "notes.txt", "old_needed.traineddata",
-    ]  # fmt: skip
+        "eng.traineddata",
+        "legacy-fra.traineddata",
+        "notes.txt",
+        "old_needed.traineddata",
+    ]
     assert (tmp_path / "elsewhere" / "precious.traineddata").read_bytes() == b"keep me"  # link removed, not its target
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pdfs import scanned_pdf, text_pdf
 from PIL import Image, ImageDraw, ImageFont
 
 from batchocr.decoding import DecodeError, decode_page
 from batchocr.pdf import usable_text
-from pdfs import scanned_pdf, text_pdf
 
 LINES = ["Quarterly report of the harbour office", "Total tonnage handled: 41,250 tonnes"]
 

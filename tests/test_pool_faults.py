@@ -10,9 +10,7 @@ import time
 from collections import Counter
 
 import psutil
-
 from conftest import batchocr_env, read_jsonl
-
 
 FAKE = ("--engine", "fault_engines:FakeEngine")
 # How each executor words a worker killed by SIGKILL (Ray does not report the signal).
@@ -106,8 +104,16 @@ def test_leaking_engine_gets_its_process_replaced(run_batchocr, fake_pages, exec
     """In-process freeing cannot return this leak: the worker process is replaced."""
     names = [f"p{i:02d}.png" for i in range(6)]
     result = run_batchocr(
-        fake_pages(names), "--engine", "fault_engines:LeakyFakeEngine", "--workers", "1",
-        "--max-worker-rss", "150", "--recycle-every", "0", *executor,
+        fake_pages(names),
+        "--engine",
+        "fault_engines:LeakyFakeEngine",
+        "--workers",
+        "1",
+        "--max-worker-rss",
+        "150",
+        "--recycle-every",
+        "0",
+        *executor,
     )
     assert result.returncode == 0, result.stderr
     assert pages_of(result) == Counter({(n, 1): 1 for n in names})
@@ -206,9 +212,13 @@ def read_jsonl_tolerant(path):
 def test_run_stops_early_when_most_pages_fail(run_batchocr, fake_pages):
     names = [f"p{i:02d}-raise.png" for i in range(40)] + [f"q{i:02d}.png" for i in range(40)]
     result = run_batchocr(
-        fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "2",
+        fake_pages(names),
+        "--engine",
+        "fault_engines:FakeEngine",
+        "--workers",
+        "2",
         env={"BATCHOCR_MAX_FAILED_SHARE": "0.5"},
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     info = result.run_info()
     assert info["status"] == "stopped-early" and "max_failed_share" in info["stopped_early"]

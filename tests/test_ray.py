@@ -10,19 +10,15 @@ with the fake engines, FAULT_*) from the cluster, not from the driver.
 from __future__ import annotations
 
 import importlib.util
-import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 
 import psutil
 import pytest
-
-from conftest import SAMPLES, RunResult, batchocr_env, read_jsonl
+from conftest import SAMPLES, RunResult, batchocr_env
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="Ray not installed: bash scripts/setup.sh dev")
@@ -60,10 +56,14 @@ def ray_cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("ray-cluster")
     auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     holder = subprocess.Popen(
-        [sys.executable, "-c", CLUSTER_HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True, cwd=state,
+        [sys.executable, "-c", CLUSTER_HOLDER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=state,
         env=batchocr_env(state, FAULT_SLEEP=CLUSTER_SLEEP, **auth),
-    )  # fmt: skip
+    )
     address = holder.stdout.readline().strip()
     assert address, "the Ray cluster did not start"
     yield Cluster(address, auth)
@@ -86,8 +86,10 @@ def test_samples_give_the_same_pages_as_the_local_pool(run_batchocr, tmp_path):
     assert ray_run.returncode == 0, ray_run.stderr
     assert local_run.returncode == 0, local_run.stderr
 
-    ok = {executor: {(r["path"], r["page"]) for r in run.results() if r["status"] == "ok"}
-          for executor, run in (("ray", ray_run), ("local", local_run))}  # fmt: skip
+    ok = {
+        executor: {(r["path"], r["page"]) for r in run.results() if r["status"] == "ok"}
+        for executor, run in (("ray", ray_run), ("local", local_run))
+    }
     assert ok["ray"] == ok["local"] and len(ok["ray"]) >= 10
     assert pages_of(ray_run) == pages_of(local_run)  # each page once, in both
     assert {r["worker"] for r in ray_run.results()} == {1, 2}

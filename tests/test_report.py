@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import batchocr_env, read_jsonl, text_page
 
 from batchocr import report
 from batchocr.errors import ConfigError
-from conftest import batchocr_env, read_jsonl, text_page
 
 FAKE = "fault_engines:FakeEngine"
 
@@ -187,7 +187,9 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
     from batchocr import plotting
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
-    with pytest.raises(ConfigError, match=r"-m pip install 'matplotlib>=3.7' \(from a checkout: bash scripts/setup.sh plot\)"):
+    with pytest.raises(
+        ConfigError, match=r"-m pip install 'matplotlib>=3.7' \(from a checkout: bash scripts/setup.sh plot\)"
+    ):
         plotting.render([], {})
 
 
@@ -270,10 +272,23 @@ def test_runs_with_the_same_tag_are_told_apart_by_their_clock():
     """Two short runs started within one second carry the same ``run`` tag."""
 
     def short_run(pids):
-        lines = [{"worker": w, "pid": pid, "event": "start", "images": 0, "rss_mb": 20.0, "t": 0.1 + w / 100,
-                  "run": "X"} for w, pid in enumerate(pids, 1)]  # fmt: skip
-        return lines + [{"worker": w, "pid": pid, "event": "exit", "images": 3, "rss_mb": 21.0, "t": 0.2, "run": "X",
-                         "cause": "finished"} for w, pid in enumerate(pids, 1)]  # fmt: skip
+        lines = [
+            {"worker": w, "pid": pid, "event": "start", "images": 0, "rss_mb": 20.0, "t": 0.1 + w / 100, "run": "X"}
+            for w, pid in enumerate(pids, 1)
+        ]
+        return lines + [
+            {
+                "worker": w,
+                "pid": pid,
+                "event": "exit",
+                "images": 3,
+                "rss_mb": 21.0,
+                "t": 0.2,
+                "run": "X",
+                "cause": "finished",
+            }
+            for w, pid in enumerate(pids, 1)
+        ]
 
     runs = report.split_memory_by_run(short_run([10, 11]) + short_run([20, 21]))
     assert {name: [e["pid"] for e in run] for name, run in runs.items()} == {

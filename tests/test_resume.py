@@ -11,9 +11,9 @@ import time
 from collections import Counter
 
 import psutil
+from conftest import batchocr_env, read_jsonl, text_page
 
 from batchocr.output import OutputLock
-from conftest import batchocr_env, read_jsonl, text_page
 
 FAKE = ("--engine", "fault_engines:FakeEngine", "--quiet")
 
@@ -90,8 +90,9 @@ def test_supervisor_killed_then_rerun_has_every_page_once(fake_pages, tmp_path, 
     in_dir, out_dir = fake_pages(names), tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir), *FAKE, "--workers", "2"],
-        env=batchocr_env(tmp_path, FAULT_SLEEP="0.1"), start_new_session=True,
-    )  # fmt: skip
+        env=batchocr_env(tmp_path, FAULT_SLEEP="0.1"),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while len(_lines(out_dir / "results.jsonl")) < 15 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -13,7 +13,6 @@ from collections import Counter
 
 import psutil
 import pytest
-
 from conftest import SAMPLES, RunResult, batchocr_env, read_jsonl
 from textmetrics import cer
 
@@ -35,10 +34,25 @@ def samples_run(tmp_path_factory) -> RunResult:
     tmp = tmp_path_factory.mktemp("samples")
     out = tmp / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "batchocr", "run", str(SAMPLES), "-o", str(out),
-         "--workers", "2", "--recycle-every", "2"],
-        capture_output=True, text=True, timeout=600, env=batchocr_env(tmp), cwd=tmp,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "batchocr",
+            "run",
+            str(SAMPLES),
+            "-o",
+            str(out),
+            "--workers",
+            "2",
+            "--recycle-every",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=batchocr_env(tmp),
+        cwd=tmp,
+    )
     return RunResult(proc.returncode, proc.stdout, proc.stderr, out)
 
 
@@ -63,8 +77,15 @@ def test_clean_pages_character_error_rate(samples_run):
 
 
 # Sample kinds by the group issue 12 measures (benchmarks/accuracy.py uses the same).
-GROUPS = {"clean": "upright", "two-column": "upright", "turned": "rotated", "rotated": "skewed",
-          "skewed": "skewed", "noisy": "degraded", "degraded": "degraded"}  # fmt: skip
+GROUPS = {
+    "clean": "upright",
+    "two-column": "upright",
+    "turned": "rotated",
+    "rotated": "skewed",
+    "skewed": "skewed",
+    "noisy": "degraded",
+    "degraded": "degraded",
+}
 # Upright pages read at <= 0.2% CER; turned and skewed ones must read as well
 # (within 0.01), degraded ones did 0.7-69% before deskew and the second look.
 MAX_GROUP_CER = {"upright": 0.01, "rotated": 0.01, "skewed": 0.01, "degraded": 0.02}
@@ -125,8 +146,22 @@ def test_boxes_are_in_the_stored_images_pixels(samples_run):
 
 def test_records_carry_the_documented_fields(samples_run):
     record = samples_run.results()[0]
-    for field in ("path", "page", "status", "text", "confidence", "engine", "worker", "pid", "ms", "error",
-                  "rotation", "skew", "passes", "low_confidence"):  # fmt: skip
+    for field in (
+        "path",
+        "page",
+        "status",
+        "text",
+        "confidence",
+        "engine",
+        "worker",
+        "pid",
+        "ms",
+        "error",
+        "rotation",
+        "skew",
+        "passes",
+        "low_confidence",
+    ):
         assert field in record
     assert 0 < record["confidence"] <= 100 and record["ms"] > 0
     assert record["lines"] and len(record["lines"][0]["bbox"]) == 4
@@ -188,8 +223,11 @@ def test_real_sigkill_of_a_tesseract_worker_loses_nothing(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "batchocr", "run", str(SAMPLES), "-o", str(out), "--workers", "2", "--quiet"],
-        env=batchocr_env(tmp_path), stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        env=batchocr_env(tmp_path),
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     victim = None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:

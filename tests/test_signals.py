@@ -12,7 +12,6 @@ from collections import Counter
 
 import psutil
 import pytest
-
 from conftest import batchocr_env, read_jsonl
 
 

@@ -10,8 +10,8 @@ processes are tested in test_pool_faults.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 
@@ -41,7 +41,9 @@ def ok_reply(handle: FakeHandle, command: protocol.Command) -> list:
     if isinstance(command, protocol.Start):
         return [protocol.Ready(pid=1000 + handle.worker_id, events=[{"event": "start"}])]
     if isinstance(command, protocol.Page):
-        record = page_record(command.item, status=OK, engine="fake", worker=handle.worker_id, pid=1, attempt=command.attempt)
+        record = page_record(
+            command.item, status=OK, engine="fake", worker=handle.worker_id, pid=1, attempt=command.attempt
+        )
         return [protocol.PageDone(record, [])]
     if isinstance(command, protocol.Recycle):
         return [protocol.Recycled([{"event": "recycle"}])]
@@ -257,7 +259,9 @@ def test_a_hanging_recycle_costs_the_worker_not_the_page():
     sink = run(transport, 4, workers=1, start_timeout=0.2)
     assert_each_page_once(sink, 4)
     assert all(r["status"] == OK for r in sink.records)
-    assert [e["cause"] for e in sink.exits()] == ["engine rebuild took longer than 0.2 s (--start-timeout); worker replaced"]
+    assert [e["cause"] for e in sink.exits()] == [
+        "engine rebuild took longer than 0.2 s (--start-timeout); worker replaced"
+    ]
 
 
 def test_a_worker_restarting_after_its_recycle_is_replaced_without_an_error():

@@ -10,7 +10,6 @@ from collections import Counter
 
 import pytest
 
-
 # --start-timeout short enough to wait out in a test: Ray needs longer just to
 # start an actor's process on a loaded 2-core machine.
 START_TIMEOUT = {"local": "2", "ray": "20"}
@@ -42,9 +41,15 @@ def test_an_engine_that_never_loads_aborts_at_the_start_deadline(run_batchocr, f
 def test_one_hanging_load_is_replaced_and_the_run_finishes(run_batchocr, fake_pages, executor):
     names = [f"p{i}.png" for i in range(6)]
     result = run_batchocr(
-        fake_pages(names), *engine("HangingStartFakeEngine"), "--workers", "2",
-        "--start-timeout", START_TIMEOUT[executor[1]], *executor, env={"FAULT_HANG_ONCE": "1"},
-    )  # fmt: skip
+        fake_pages(names),
+        *engine("HangingStartFakeEngine"),
+        "--workers",
+        "2",
+        "--start-timeout",
+        START_TIMEOUT[executor[1]],
+        *executor,
+        env={"FAULT_HANG_ONCE": "1"},
+    )
     assert result.returncode == 0, result.stderr
     assert pages_of(result) == Counter({(n, 1): 1 for n in names})
 
@@ -63,9 +68,16 @@ def test_a_hanging_free_resources_costs_workers_not_pages(run_batchocr, fake_pag
     started = time.monotonic()
     start_timeout = START_TIMEOUT[executor[1]]
     result = run_batchocr(
-        fake_pages(names), *engine("HangingFreeFakeEngine"), "--workers", "1", "--recycle-every", "2",
-        "--start-timeout", start_timeout, *executor,
-    )  # fmt: skip
+        fake_pages(names),
+        *engine("HangingFreeFakeEngine"),
+        "--workers",
+        "1",
+        "--recycle-every",
+        "2",
+        "--start-timeout",
+        start_timeout,
+        *executor,
+    )
     assert time.monotonic() - started < 150
     assert result.returncode == 0, result.stderr
     assert pages_of(result) == Counter({(n, 1): 1 for n in names})

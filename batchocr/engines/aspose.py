@@ -117,8 +117,7 @@ _LANGUAGE_RESOURCES_BY_FILE: dict[str | None, str] = {
     "aspose-ocr-cyrillic-v1.ocr": "BEL BUL CHE CYRILLIC KAZ KBD MON RUS SRP UKR",
     "aspose-ocr-cyrillic-v2.ocr": "EUROPEAN",
     "aspose-ocr-hindi-v2.ocr": (
-        "AWA BGC BHO BJJ DEVANAGARI DHD GBM HIN HNE INDIC KFY KNN MAG MAI MAR MTR MUP NEP "
-        "RJB RWR WBR WTM"
+        "AWA BGC BHO BJJ DEVANAGARI DHD GBM HIN HNE INDIC KFY KNN MAG MAI MAR MTR MUP NEP RJB RWR WBR WTM"
     ),
     "aspose-ocr-japanese-v1.ocr": "JPN",
     "aspose-ocr-kannada-v1.ocr": "KAN",
@@ -228,12 +227,16 @@ def _check_choices(settings: Settings) -> None:
 def _check_fast(settings: Settings) -> None:
     """Aspose's ``recognize_fast`` takes no RecognitionSettings: refuse the
     settings it would silently ignore."""
-    ignored = [name for name, on in [
-        ("aspose_areas", settings.aspose_areas),
-        ("aspose_upscale_small_font", settings.aspose_upscale_small_font),
-        ("aspose_ai", settings.aspose_ai),
-        (f"lang={settings.lang}", aspose_language(settings)[1] is not None),
-    ] if on]  # fmt: skip
+    ignored = [
+        name
+        for name, on in [
+            ("aspose_areas", settings.aspose_areas),
+            ("aspose_upscale_small_font", settings.aspose_upscale_small_font),
+            ("aspose_ai", settings.aspose_ai),
+            (f"lang={settings.lang}", aspose_language(settings)[1] is not None),
+        ]
+        if on
+    ]
     if ignored:
         raise ConfigError(
             f"aspose_fast (recognize_fast) takes no recognition settings, so it would ignore "
@@ -261,7 +264,9 @@ def _unlisted_note(licensed: bool, unlisted: tuple[ModelFile, ...]) -> str | Non
 
 
 def _spellcheck_unusable(error: str, model: str | None, ai_root: str) -> str:
-    model_state = f"its model {model} is in place" if model else f"its model {DEFAULT_AI_MODEL} is not in {ai_root} either"
+    model_state = (
+        f"its model {model} is in place" if model else f"its model {DEFAULT_AI_MODEL} is not in {ai_root} either"
+    )
     libdl = " (and on Debian 12 first libdl.so, which exists there only as libdl.so.2)" if "libdl" in error else ""
     return (
         "aspose_ai=spellcheck cannot work here: Aspose's AI post-processor needs llama.cpp native "
@@ -358,11 +363,12 @@ class AsposeEngine(Engine):
         get_local_path(), OCR resources directly in the resource directory)."""
         resource_root = inventory.extra_directories[0]
         places = [
-            os.path.join(resource_root if name.endswith(".ocr") else inventory.directory, name)
-            for name in missing
+            os.path.join(resource_root if name.endswith(".ocr") else inventory.directory, name) for name in missing
         ]
-        return "copy each file to exactly this path: " + ", ".join(places) + (
-            " (or set aspose_resource_dir / --model-dir to where they are)"
+        return (
+            "copy each file to exactly this path: "
+            + ", ".join(places)
+            + (" (or set aspose_resource_dir / --model-dir to where they are)")
         )
 
     @classmethod

@@ -76,9 +76,7 @@ def _run(request: ProbeRequest, scratch: str) -> subprocess.CompletedProcess:
     pythonpath = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": pythonpath}
     try:
-        return subprocess.run(
-            command, env=env, cwd=scratch, capture_output=True, text=True, timeout=PROBE_TIMEOUT
-        )
+        return subprocess.run(command, env=env, cwd=scratch, capture_output=True, text=True, timeout=PROBE_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
         stages = [line.removeprefix(_STAGE) for line in stderr.splitlines() if line.startswith(_STAGE)]

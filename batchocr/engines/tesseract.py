@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sysconfig
 from importlib import metadata
+from typing import Any
 
 from batchocr import second_look
 from batchocr.config import Settings
@@ -37,9 +38,29 @@ MIN_ORIENTATION_CONFIDENCE = 2.0
 
 # Two-letter codes people type, and tesseract's names for those languages.
 THREE_LETTER = {
-    "en": "eng", "de": "deu", "fr": "fra", "es": "spa", "it": "ita", "pt": "por", "nl": "nld", "sv": "swe",
-    "da": "dan", "no": "nor", "fi": "fin", "pl": "pol", "cs": "ces", "ru": "rus", "uk": "ukr", "el": "ell",
-    "tr": "tur", "ar": "ara", "he": "heb", "hi": "hin", "ja": "jpn", "ko": "kor", "zh": "chi_sim",
+    "en": "eng",
+    "de": "deu",
+    "fr": "fra",
+    "es": "spa",
+    "it": "ita",
+    "pt": "por",
+    "nl": "nld",
+    "sv": "swe",
+    "da": "dan",
+    "no": "nor",
+    "fi": "fin",
+    "pl": "pol",
+    "cs": "ces",
+    "ru": "rus",
+    "uk": "ukr",
+    "el": "ell",
+    "tr": "tur",
+    "ar": "ara",
+    "he": "heb",
+    "hi": "hin",
+    "ja": "jpn",
+    "ko": "kor",
+    "zh": "chi_sim",
 }
 
 
@@ -102,7 +123,7 @@ class TesseractEngine(Engine):
             psm=self._psm,
             oem=tesserocr.OEM.LSTM_ONLY,
         )
-        self._osd = None  # orientation detector, loaded the first time a page needs it
+        self._osd: Any = None  # orientation detector, loaded the first time a page needs it
 
     def recognize(self, page: DecodedPage) -> Recognition:
         """Deskew, read, and when the reading looks incomplete read once more
@@ -170,12 +191,11 @@ class TesseractEngine(Engine):
 
     def _recognition(self, reading: Reading, ink: InkMask, passes: int, reason: str | None) -> Recognition:
         straighten = reading.straighten
-        extra = {
+        extra: dict[str, Any] = {
             "rotation": straighten.turn,
             "skew": round(straighten.skew, 2),
             "passes": passes,
-            "low_confidence": reading.confidence is not None
-            and reading.confidence < self._settings.low_confidence,
+            "low_confidence": reading.confidence is not None and reading.confidence < self._settings.low_confidence,
         }
         if reason:
             extra["second_look"] = reason
@@ -229,4 +249,3 @@ def _dpi(page: DecodedPage) -> int | None:
     except (TypeError, ValueError, IndexError):
         return None
     return value if 70 <= value <= 2400 else None
-

@@ -38,9 +38,16 @@ SONAME = "libssl.so.1.1"
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libssl_compat.c")
 OPENSSL3_LIBS = ("libssl.so.3", "libcrypto.so.3")
 STANDARD_LIB_DIRS = (
-    "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
-)  # fmt: skip
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+    "/usr/local/lib",
+)
 # Seconds.  Measured: gcc well under 1 s; zig's first run fills its own
 # cache and took 112 s on 2 busy cores, so a 120 s limit failed at random.
 BUILD_TIMEOUT = 900
@@ -127,8 +134,9 @@ def _build(target: str) -> None:
     print(
         f"batchocr: building the OpenSSL 1.1 compatibility library for Aspose with "
         f"{shlex.join(compiler)} (once, into {os.path.dirname(target)}) ...",
-        file=sys.stderr, flush=True,
-    )  # fmt: skip
+        file=sys.stderr,
+        flush=True,
+    )
     directory = os.path.dirname(target)
     try:
         os.makedirs(directory, exist_ok=True)
@@ -154,15 +162,21 @@ def _compile(compiler: list[str], output: str, deps: list[str]) -> None:
     # through them.  The soname is what makes the runtime's
     # dlopen("libssl.so.1.1") find this already-loaded library.
     command = [
-        *compiler, "-shared", "-fPIC", "-O2", "-o", output, SOURCE,
-        f"-Wl,-soname,{SONAME}", "-Wl,--no-as-needed", *deps,
-    ]  # fmt: skip
+        *compiler,
+        "-shared",
+        "-fPIC",
+        "-O2",
+        "-o",
+        output,
+        SOURCE,
+        f"-Wl,-soname,{SONAME}",
+        "-Wl,--no-as-needed",
+        *deps,
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise CompatBuildError(
-            f"cannot run the C compiler {shlex.join(compiler)}: {exc}. {_HOW_TO_FIX}"
-        ) from None
+        raise CompatBuildError(f"cannot run the C compiler {shlex.join(compiler)}: {exc}. {_HOW_TO_FIX}") from None
     if done.returncode != 0 or not os.path.getsize(output):
         detail = (done.stderr or done.stdout).strip()[-2000:]
         raise CompatBuildError(
@@ -195,4 +209,3 @@ def _openssl3(soname: str) -> str:
             "(Debian/Ubuntu: apt-get install libssl3) or OpenSSL 1.1 (libssl1.1)."
         )
     return path
-
