@@ -39,6 +39,25 @@ def encode_line(text: str) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
+def write_line(fd: int, line: bytes, path: Path, last_sync: float) -> float:
+    """Append one whole line with ``os.write``; fsync at most every
+    ``FSYNC_SECONDS``.  Returns the time of the last fsync."""
+    view = memoryview(line)
+    try:
+        while view:  # os.write may write less than asked (rare, on signals)
+            view = view[os.write(fd, view) :]
+        now = time.monotonic()
+        if now - last_sync >= FSYNC_SECONDS:
+            os.fsync(fd)
+            return now
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}; everything recorded so far is intact, "
+            "and a re-run resumes from it"
+        ) from None
+    return last_sync
+
+
 class JsonlWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -46,21 +65,7 @@ class JsonlWriter:
         self._last_sync = time.monotonic()
 
     def write(self, obj: Any) -> None:
-        line = encode_line(dumps(obj) + "\n")
-        view = memoryview(line)
-        try:
-            while view:  # os.write may write less than asked (rare, on signals)
-                written = os.write(self._fd, view)
-                view = view[written:]
-            now = time.monotonic()
-            if now - self._last_sync >= FSYNC_SECONDS:
-                os.fsync(self._fd)
-                self._last_sync = now
-        except OSError as exc:
-            raise OutputError(
-                f"cannot write {self.path}: {exc.strerror or exc}; everything recorded so far is intact, "
-                "and a re-run resumes from it"
-            ) from None
+        self._last_sync = write_line(self._fd, encode_line(dumps(obj) + "\n"), self.path, self._last_sync)
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -26,7 +26,7 @@ from typing import Any
 
 from batchocr.errors import OutputError
 from batchocr.ledger import Ledger
-from batchocr.output import FSYNC_SECONDS, dumps, encode_line
+from batchocr.output import dumps, encode_line, write_line
 
 SET_ASIDE = "set-aside.jsonl"
 TAIL_CHUNK = 1 << 16
@@ -152,18 +152,9 @@ class ResultsWriter:
         line = encode_line(dumps(record) + "\n")
         try:
             self._check_file()
-            view = memoryview(line)
-            while view:  # os.write may write less than asked (rare, on signals)
-                view = view[os.write(self._fd, view) :]
-            now = time.monotonic()
-            if now - self._last_sync >= FSYNC_SECONDS:
-                os.fsync(self._fd)
-                self._last_sync = now
         except OSError as exc:
-            raise OutputError(
-                f"cannot write {self.path}: {exc.strerror or exc}; everything recorded so far is intact, "
-                "and a re-run resumes from it"
-            ) from None
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._last_sync = write_line(self._fd, line, self.path, self._last_sync)
         offset, self._end = self._end, self._end + len(line)
         return offset, len(line)
 
