@@ -139,7 +139,7 @@ def _run_resumed(
     write_json_atomic(out_dir / RUN_INFO, info)
     with INTERRUPTS.stopping(executor, settings.grace_seconds):
         _execute(executor, settings, engine, source, sink, info, progress, resume, drop_missing)
-        code = _exit_code(counts, INTERRUPTS.signum)
+        code = _exit_code(counts, INTERRUPTS.signum, source.stats)
         info["exit_code"] = int(code)
         _write_run_info_best_effort(out_dir, info)
         _print_summary(info, counts, out_dir)
@@ -204,9 +204,11 @@ def _previous_runs(out_dir: Path) -> list[dict[str, Any]]:
     return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
 
 
-def _exit_code(counts: RunCounts, signum: int | None) -> ExitCode:
+def _exit_code(counts: RunCounts, signum: int | None, stats) -> ExitCode:
     if signum is not None:
         return exit_code_for_signal(signum)
+    if stats.complete and not stats.pages:  # a large input whose discovery outlasted the start
+        return ExitCode.NO_PAGES
     return ExitCode.PAGES_FAILED if counts.failed else ExitCode.OK
 
 
@@ -318,6 +320,12 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
         print(f'  ... and {counts.failed - len(counts.failures)} more (status != "ok" in {RESULTS})', file=sys.stderr)
     for problem in info["discovery_problems"][:SHOWN_FAILURES]:
         print(f"  skipped: {problem['path']}: {problem['problem']}", file=sys.stderr)
+    if info.get("exit_code") == ExitCode.NO_PAGES:
+        print(
+            f"batchocr: no pages found under {info['input_dir']} (none of its files is an image or PDF); "
+            "is it the right directory, and is it mounted?",
+            file=sys.stderr,
+        )
 
 
 def _resume_lines(info: dict[str, Any]) -> list[str]:

@@ -77,3 +77,15 @@ def test_a_folder_with_no_pages_exits_5_saying_where_it_looked(run_batchocr, tmp
     assert result.returncode == 5
     assert f"no pages found under {root} (1 file there" in result.stderr
     assert not (result.out_dir / "results.jsonl").exists()
+
+
+def test_a_large_folder_with_no_pages_exits_5_too(run_batchocr, tmp_path):
+    """Discovery that outlasts the start (a big share of other files) still ends in 5."""
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "n00000.txt").write_text("words\n")
+    for i in range(1, 40000):  # hard links: many files, made fast
+        os.link(root / "n00000.txt", root / f"n{i:05d}.txt")
+    result = run_batchocr(root, "--engine", "fault_engines:FakeEngine")
+    assert result.returncode == 5, result.stderr
+    assert f"no pages found under {root}" in result.stderr
