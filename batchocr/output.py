@@ -58,6 +58,16 @@ def write_line(fd: int, line: bytes, path: Path, last_sync: float) -> float:
     return last_sync
 
 
+def close_synced(fd: int) -> int:
+    """fsync and close ``fd`` (if open); returns -1, the closed marker."""
+    if fd >= 0:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return -1
+
+
 class JsonlWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -68,12 +78,7 @@ class JsonlWriter:
         self._last_sync = write_line(self._fd, encode_line(dumps(obj) + "\n"), self.path, self._last_sync)
 
     def close(self) -> None:
-        if self._fd >= 0:
-            try:
-                os.fsync(self._fd)
-            finally:
-                os.close(self._fd)
-                self._fd = -1
+        self._fd = close_synced(self._fd)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

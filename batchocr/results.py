@@ -26,7 +26,7 @@ from typing import Any
 
 from batchocr.errors import OutputError
 from batchocr.ledger import Ledger
-from batchocr.output import dumps, encode_line, write_line
+from batchocr.output import close_synced, dumps, encode_line, write_line
 
 SET_ASIDE = "set-aside.jsonl"
 TAIL_CHUNK = 1 << 16
@@ -199,12 +199,7 @@ class ResultsWriter:
         self._open()
 
     def close(self) -> None:
-        if self._fd >= 0:
-            try:
-                os.fsync(self._fd)
-            finally:
-                os.close(self._fd)
-                self._fd = -1
+        self._fd = close_synced(self._fd)
 
 
 # --- compaction ------------------------------------------------------------------

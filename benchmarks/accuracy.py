@@ -47,22 +47,13 @@ sys.path.insert(0, str(REPO / "samples"))
 sys.path.insert(0, str(REPO))
 
 import generate  # noqa: E402
-from textmetrics import cer  # noqa: E402
+from textmetrics import GROUPS, cer  # noqa: E402
 
 from batchocr.config import Settings  # noqa: E402
 from batchocr.decoding import decode_page  # noqa: E402
 from batchocr.engines.tesseract import TesseractEngine, _dpi  # noqa: E402
 from batchocr.preprocess import InkMask, estimate_skew  # noqa: E402
 
-GROUPS = {
-    "clean": "upright",
-    "two-column": "upright",
-    "turned": "rotated",
-    "rotated": "skewed",
-    "skewed": "skewed",
-    "noisy": "degraded",
-    "degraded": "degraded",
-}
 CONFIGS = {
     "defaults": Settings(),
     "off": Settings(rotate_pages=False, deskew=False, second_look=False),

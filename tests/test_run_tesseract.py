@@ -14,7 +14,7 @@ from collections import Counter
 import psutil
 import pytest
 from conftest import SAMPLES, RunResult, batchocr_env, read_jsonl
-from textmetrics import cer
+from textmetrics import GROUPS, cer
 
 MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())
 MAX_CLEAN_CER = 0.03
@@ -76,16 +76,6 @@ def test_clean_pages_character_error_rate(samples_run):
     assert max(clean.values()) <= MAX_CLEAN_CER, clean
 
 
-# Sample kinds by the group issue 12 measures (benchmarks/accuracy.py uses the same).
-GROUPS = {
-    "clean": "upright",
-    "two-column": "upright",
-    "turned": "rotated",
-    "rotated": "skewed",
-    "skewed": "skewed",
-    "noisy": "degraded",
-    "degraded": "degraded",
-}
 # Upright pages read at <= 0.2% CER; turned and skewed ones must read as well
 # (within 0.01), degraded ones did 0.7-69% before deskew and the second look.
 MAX_GROUP_CER = {"upright": 0.01, "rotated": 0.01, "skewed": 0.01, "degraded": 0.02}

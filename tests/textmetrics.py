@@ -88,3 +88,15 @@ def cer(reference: str, hypothesis: str, *, normalise: bool = True) -> float:
     if not reference:
         return 0.0 if not hypothesis else 1.0
     return levenshtein(reference, hypothesis) / len(reference)
+
+
+# Sample kinds by the group issue 12 measures (tests and benchmarks/accuracy.py).
+GROUPS = {
+    "clean": "upright",
+    "two-column": "upright",
+    "turned": "rotated",
+    "rotated": "skewed",
+    "skewed": "skewed",
+    "noisy": "degraded",
+    "degraded": "degraded",
+}
