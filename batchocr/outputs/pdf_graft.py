@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import io
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 import pikepdf
@@ -32,7 +32,7 @@ from batchocr.outputs.pdf_text import Matrix, text_layer
 FONT_PREFIX = "BatchocrF"
 
 
-def graft_text_layers(path: str, records: Sequence[dict[str, Any]], dest: BinaryIO) -> None:
+def graft_text_layers(path: str, records: Iterable[dict[str, Any]], dest: BinaryIO) -> None:
     """Copy the PDF at ``path`` to ``dest`` with each OCR'd page's text layer added."""
     # the font's source stays open until the save: qpdf copies stream data lazily
     with pikepdf.open(path) as pdf, pikepdf.open(io.BytesIO(_font_pdf_bytes())) as font_source:
@@ -135,12 +135,15 @@ def _append_content(pdf: pikepdf.Pdf, page: pikepdf.Page, layer: bytes) -> None:
 
 @functools.cache
 def _font_pdf_bytes() -> bytes:
-    """A one-object PDF holding the glyphless font (written by the same code
+    """A one-page PDF holding the glyphless font (written by the same code
     as image PDFs'), from which each grafted PDF copies it."""
     out = io.BytesIO()
     writer = PdfObjectWriter(out)
+    catalog, pages = writer.reserve(), writer.reserve()
     font = write_font(writer)
-    catalog = writer.add(f"<< /Type /Catalog /Font {font} 0 R >>")
+    page = writer.add(f"<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F0 {font} 0 R >> >> >>")
+    writer.add(f"<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>", pages)
+    writer.add(f"<< /Type /Catalog /Pages {pages} 0 R /Font {font} 0 R >>", catalog)
     writer.finish(catalog)
     return out.getvalue()
 

@@ -10,7 +10,7 @@ the text layer of ``pdf_text`` over it:
 - anything else (PNG, TIFF frames, BMP, WebP, ...) as its decoded pixels,
   Flate-compressed (lossless); 1-bit scans stay 1 bit per pixel.
 
-A page the engine had to turn to read it is shown upright (``PageLayout``).
+A page whose text is turned is shown upright (``PageLayout``).
 Page size: the image's own resolution (DPI metadata) when it has a
 plausible one, else ``preprocess.ASSUMED_DPI`` (300).  A page whose image
 cannot be read again is a blank page of the same size, so page numbers keep
@@ -25,14 +25,14 @@ hold every page until it saves).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from PIL import Image
 
 from batchocr.decoding import ORIENTATION, load_upright, normalise_mode, seek_page
-from batchocr.outputs.pdf_text import FontObjects, font_objects, pdf_matrix, pdf_number, text_layer
+from batchocr.outputs.pdf_text import FontObjects, font_objects, pdf_matrix, pdf_number, text_layer, text_turn
 from batchocr.preprocess import ASSUMED_DPI
 
 POINTS_PER_INCH = 72
@@ -121,7 +121,7 @@ def write_font(writer: PdfObjectWriter, font: FontObjects | None = None) -> int:
     return writer.add(font.type0.format(**numbers))
 
 
-def write_image_pdf(path: str, records: Sequence[dict[str, Any]], dest: BinaryIO) -> None:
+def write_image_pdf(path: str, records: Iterable[dict[str, Any]], dest: BinaryIO) -> None:
     """One page per record (in the order given) from the image file ``path``."""
     writer = PdfObjectWriter(dest)
     catalog, pages = writer.reserve(), writer.reserve()
@@ -236,13 +236,14 @@ def _write_page(
 class PageLayout:
     """Where a page's image and words go.
 
-    A page the engine turned to read it (``rotation`` 90/180/270) is shown
+    A page whose text is turned (``pdf_text.text_turn``: the engine turned
+    the page to read it, or read turned lines as they stand) is shown
     upright: its image is drawn turned (the bytes stay as they are), so a
     person reads it without turning their head, and its words run left to
     right on the page, the direction every viewer's text extraction orders
     words in (PDFium, for one, orders an upside-down line's words backwards).
     The skew stays: straightening it would mean resampling the image; the
-    words' own matrices follow it instead."""
+    lines' own matrices follow it instead.  ``turn`` is that quarter turn."""
 
     image: PageImage
     pixels: tuple[float, float]  # the record's pixel size: the image as shown upright by EXIF
@@ -253,8 +254,7 @@ class PageLayout:
 
     @classmethod
     def of(cls, image: PageImage, record: dict[str, Any]) -> PageLayout:
-        turn = int(record.get("rotation") or 0) % 360 if record.get("status") == "ok" else 0
-        turn = turn if turn in (90, 180, 270) else 0
+        turn = text_turn(record) if record.get("status") == "ok" else 0
         width, height = image.upright
         dpi_x, dpi_y = image.dpi if turn in (0, 180) else (image.dpi[1], image.dpi[0])
         shown = (width, height) if turn in (0, 180) else (height, width)
