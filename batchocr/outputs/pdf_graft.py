@@ -96,7 +96,7 @@ def _box(value) -> tuple[float, float, float, float] | None:
     return min(a, c), min(b, d), max(a, c), max(b, d)
 
 
-def _inherited(obj: pikepdf.Dictionary, key: str):
+def _inherited(obj: pikepdf.Object, key: str):
     """A page attribute, looked up through its /Parent chain as the PDF spec says."""
     seen = 0
     while obj is not None and seen < 64:  # a cycle in /Parent must not hang us
@@ -141,9 +141,10 @@ def _font_pdf_bytes() -> bytes:
     writer = PdfObjectWriter(out)
     catalog, pages = writer.reserve(), writer.reserve()
     font = write_font(writer)
-    page = writer.add(f"<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F0 {font} 0 R >> >> >>")
+    page = writer.add(
+        f"<< /Type /Page /Parent {pages} 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F0 {font} 0 R >> >> >>"
+    )
     writer.add(f"<< /Type /Pages /Kids [{page} 0 R] /Count 1 >>", pages)
     writer.add(f"<< /Type /Catalog /Pages {pages} 0 R /Font {font} 0 R >>", catalog)
     writer.finish(catalog)
     return out.getvalue()
-

@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 from batchocr.decoding import ORIENTATION, load_upright, normalise_mode, seek_page
-from batchocr.outputs.pdf_text import FontObjects, font_objects, pdf_matrix, pdf_number, text_layer, text_turn
+from batchocr.outputs.pdf_text import FontObjects, Matrix, font_objects, pdf_matrix, pdf_number, text_layer, text_turn
 from batchocr.preprocess import ASSUMED_DPI
 
 POINTS_PER_INCH = 72
@@ -275,10 +275,10 @@ class PageLayout:
         }[self.turn]
         return upright_x * self.scale[0], self.height_pt - upright_y * self.scale[1]
 
-    def pixels_matrix(self) -> tuple[float, ...]:
+    def pixels_matrix(self) -> Matrix:
         return _affine(lambda x, y: self.to_user(x, y))
 
-    def image_matrix(self) -> tuple[float, ...]:
+    def image_matrix(self) -> Matrix:
         """The ``cm`` matrix that draws the stored image (PDF's unit square,
         y up) as the file shows it (EXIF orientation), turned upright."""
         place = EXIF_PLACEMENT[self.image.orientation]
@@ -291,7 +291,7 @@ class PageLayout:
         return _affine(unit_to_user)
 
 
-def _affine(point) -> tuple[float, ...]:
+def _affine(point) -> Matrix:
     """The PDF matrix [a b c d e f] of an affine map given as a function."""
     origin, right, up = point(0.0, 0.0), point(1.0, 0.0), point(0.0, 1.0)
     return (right[0] - origin[0], right[1] - origin[1], up[0] - origin[0], up[1] - origin[1], *origin)

@@ -65,7 +65,8 @@ class LineRun:
     def tj_array(self) -> str:
         """The ``TJ`` operand: every glyph preceded by the shift (thousandths
         of a text unit, positive = back) that puts it where its word says."""
-        parts, cursor = [], 0.0
+        parts: list[str] = []
+        cursor = 0.0
         for index, word in enumerate(self.words):
             glyphs = _utf16_units(word.text)
             pitch = word.width / len(glyphs) / self.unit
