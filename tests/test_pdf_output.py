@@ -35,7 +35,7 @@ INPUTS = {
     "turned-270.png": [ACCURACY / "turned-270.txt"],  # tesseract reads its lines as they stand
     "skewed-cw4.png": [ACCURACY / "skewed-cw4.txt"],
     "scan.pdf": [SAMPLES / "memo.txt", SAMPLES / "quarterly-report.txt"],
-    "rotated.pdf": [SAMPLES / "letter.txt"],  # /Rotate 90, CropBox away from the origin
+    "rotated.pdf": [SAMPLES / "letter.txt"],  # /Rotate 90, a CropBox away from the origin, a stray cm
 }
 PDF_DPI = 200
 CER_MARGIN = 0.02  # the PDF's text may read this much worse than the record's
@@ -55,6 +55,8 @@ def make_inputs(directory: Path) -> None:
         x0, y0, x1, y1 = (float(v) for v in page.MediaBox)
         page.obj.Rotate = 90
         page.obj.CropBox = [x0 + 12, y0 + 30, x1 - 20, y1 - 8]  # the scan's margins, trimmed
+        # content that leaves its coordinate system changed (legal; PDF writers do it)
+        page.contents_add(pikepdf.Stream(pdf, b"0.5 0 0 0.5 0 0 cm"))
         pdf.save(rotated)
 
 
