@@ -22,6 +22,7 @@ from pdfs import scanned_pdf
 from PIL import Image, ImageChops
 from textmetrics import cer
 
+from batchocr.decoding import ORIENTATION, decode_page
 from batchocr.outputs.pdf import InputChanged, write_pdf
 from batchocr.outputs.pdf_text import line_runs
 
@@ -293,3 +294,29 @@ def test_a_line_of_words_is_one_run_with_their_spaces(tmp_path):
     assert run.matrix[4:] == (100.0, 150.0)  # the first word's left, the line's bottom
     assert [w.text for w in run.words] == ["Hello", "world"]
     assert json.dumps(run.tj_array()).count("<0020>") == 1
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+@pytest.mark.parametrize("orientation", [3, 5, 6, 8])
+def test_an_exif_orientation_shows_as_decoded(tmp_path, fmt, orientation):
+    """The page shows the image as batchocr decoded it (EXIF orientation
+    applied, the bytes kept), and the words sit where the record, made in
+    those decoded pixels, says."""
+    stored = Image.new("L", (600, 400), 255)
+    stored.paste(0, (50, 40, 250, 90))  # a dark bar: where the page's top-left corner is
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    path = tmp_path / f"page.{fmt.lower()}"
+    stored.save(path, format=fmt, exif=exif.tobytes(), dpi=(72, 72), **({"quality": 95} if fmt == "JPEG" else {}))
+    decoded = decode_page(str(path), 1, 10**8).image
+    record = one_line_record(path, width=decoded.width, height=decoded.height)
+    out = io.BytesIO()
+    write_pdf(str(path), [record], out)
+    page = pdfium.PdfDocument(out.getvalue())[0]
+    rendered = page.render(scale=1, grayscale=True).to_pil().convert("L")
+    assert rendered.size == decoded.size
+    assert mean_difference(rendered, decoded) < 2
+    start, count = find_word(page, "world")
+    boxes = device_boxes(page, decoded.size, start, count)
+    union = (boxes[0][0], min(b[1] for b in boxes), boxes[-1][2], max(b[3] for b in boxes))
+    assert overlap(union, record["lines"][0]["words"][1]["bbox"]) > 0.8, union
