@@ -73,6 +73,7 @@ import os
 import random
 import statistics
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1066,10 +1067,11 @@ SHIPPED_PDFS: list[ScannedPdf | TextPdf] = [
 ]
 
 
-def write_scanned_pdf(path: Path, pages: list[tuple[Image.Image, int]]) -> None:
+def write_scanned_pdf(path: Path, pages: Iterable[tuple[Image.Image, int]]) -> None:
     """Write ``(image, dpi)`` pages as a scanner writes a PDF: each page one
     image at its scan resolution (grey as JPEG, 1-bit as CCITT Group 4: what
-    Pillow's PDF writer does) and nothing else.  Pillow writes each page (it
+    Pillow's PDF writer does) and nothing else.  ``pages`` may be a
+    generator: one page's pixels are in memory at a time.  Pillow writes each page (it
     gives all pages of one save the same resolution), pikepdf joins them.
     No dates, and an /ID made from the content: the bytes are reproducible."""
     import pikepdf  # the test extra: only the PDF samples need it
