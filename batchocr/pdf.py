@@ -12,6 +12,12 @@ pages an earlier OCR pass already did (exact, and ~100x faster than OCR),
 and rejects what is not text: an empty layer, a few stray glyphs a scanner
 left, or fonts without a Unicode map, whose text comes out as replacement
 or private-use characters.  ``--force-ocr`` OCRs every page anyway.
+
+PDFium draws an image it cannot decode as nothing, so a page whose scanned
+image is damaged would come out blank and "ok"; a page that renders blank
+is checked for images PDFium cannot decode, and those make it an error.  A
+page PDFium cannot load at all is an error too; either way the other pages
+of the PDF are read as usual.
 """
 
 from __future__ import annotations
@@ -71,7 +77,12 @@ class PdfReader:
             document = self._open(path, pdfium)
             if not 1 <= number <= len(document):
                 raise PdfPageError(f"page {number} does not exist in this PDF ({len(document)} pages)")
-            page = document[number - 1]
+            try:
+                page = document[number - 1]
+            except pdfium.PdfiumError:  # the page's own objects are unreadable; the others may be fine
+                raise PdfPageError(
+                    f"damaged page: PDFium cannot load page {number} of this PDF; its other pages are read as usual"
+                ) from None
             try:
                 return _read(page, dpi, max_pixels, use_text)
             finally:
@@ -114,8 +125,28 @@ def _read(page, dpi: int, max_pixels: int, use_text: bool) -> PdfPage:
         image = bitmap.to_pil().convert("L")
     finally:
         bitmap.close()
+    low, high = image.getextrema()
+    if low == high and _undecodable_images(page):  # PDFium draws nothing for an image it cannot decode
+        raise PdfPageError(
+            "damaged image: PDFium cannot decode the scanned image on this page, which would come out blank"
+        )
     image.info["dpi"] = (round(scale * POINTS_PER_INCH),) * 2  # engines use it for text size
     return PdfPage(image=image, text=None, width=image.width, height=image.height)
+
+
+def _undecodable_images(page) -> int:
+    """How many of the page's images PDFium cannot decode.  Asked only of a
+    page that rendered blank: decoding costs as much as rendering."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    failed = 0
+    for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE]):
+        try:
+            image.get_bitmap()
+        except pdfium.PdfiumError:
+            failed += 1
+    return failed
 
 
 def _explain(exc: Exception) -> str:

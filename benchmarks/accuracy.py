@@ -77,6 +77,8 @@ def load_pages(pages_dir: Path) -> list[Page]:
     manifest = json.loads((pages_dir / "manifest.json").read_text())
     pages = []
     for entry in manifest:
+        if entry["format"] == "pdf":  # the same pages as shipped images (scanned), or no OCR (text layer)
+            continue
         truths = (pages_dir / entry["ground_truth"]).read_text().split("\f")
         for number, truth in enumerate(truths, start=1):
             pages.append(Page(entry["file"], number, entry["kind"], truth, entry.get("angle", 0.0)))

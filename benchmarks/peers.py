@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/peers.py [--pages 60] [--repeat 3] [--workers 2] [--json FILE]
     .venv/bin/python benchmarks/peers.py --quick        # smoke run: 6 pages, once
+    .venv/bin/python benchmarks/peers.py --pdf [--pages 60] [--repeat 3]   # one scanned PDF
 
 Same pages, same model, same number of cores for every contestant:
 
@@ -21,6 +22,18 @@ Contestants, each timed as a fresh command from start to exit:
   per image, ``xargs -P 2``;
 - ``Pool + tesserocr``: ``multiprocessing.Pool(2, maxtasksperchild=200)``, one
   PyTessBaseAPI per process, Pillow decoding: the script a user would write.
+
+``--pdf`` times the same pages as one scanned PDF (``generate.write_scanned_pdf``:
+each page one image at its scan resolution, grey pages as JPEG, 1-bit ones
+as CCITT G4, no text layer), rendered at 300 dpi by both contestants:
+
+- ``batchocr``: ``batchocr run DIR --workers 2`` (the PDF alone in DIR;
+  default ``--pdf-dpi 300``, text layer checked first, deskew, second look,
+  per-line boxes and confidences);
+- ``Pool + pypdfium2 + tesserocr``: ``multiprocessing.Pool(2)``, each process
+  opens the PDF once and one PyTessBaseAPI (psm 3, LSTM only: batchocr's
+  defaults), pages rendered grey at 300 dpi with the resolution passed to
+  tesseract, text only.
 
 Rounds are interleaved (every contestant once per round) so drift on a
 shared machine hits all alike; figures are medians.  Ratios are pages/s of
@@ -78,6 +91,40 @@ if __name__ == "__main__":
     print(pages)
 """
 
+# The same for one PDF: each process opens it once, renders its pages with
+# PDFium at DPI in grey and hands tesseract the pixels and the resolution.
+POOL_PDF_SCRIPT = r"""
+import multiprocessing, sys
+import pypdfium2 as pdfium
+import tesserocr
+
+api = document = None
+
+def init(tessdata, path):
+    global api, document
+    api = tesserocr.PyTessBaseAPI(path=tessdata, lang="eng", psm=tesserocr.PSM.AUTO, oem=tesserocr.OEM.LSTM_ONLY)
+    document = pdfium.PdfDocument(path)
+
+def ocr(task):
+    index, dpi = task
+    page = document[index]
+    image = page.render(scale=dpi / 72, grayscale=True).to_pil().convert("L")
+    page.close()
+    api.SetImage(image)
+    api.SetSourceResolution(dpi)
+    api.GetUTF8Text()
+    return 1
+
+if __name__ == "__main__":
+    tessdata, workers, path, dpi = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    with pdfium.PdfDocument(path) as pdf:
+        count = len(pdf)
+    with multiprocessing.Pool(workers, initializer=init, initargs=(tessdata, path), maxtasksperchild=200) as pool:
+        pages = sum(pool.imap_unordered(ocr, [(index, dpi) for index in range(count)], chunksize=1))
+    print(pages)
+"""
+PDF_DPI = 300  # batchocr's default --pdf-dpi
+
 # One tesseract process per image, WORKERS at a time.
 XARGS_SCRIPT = r"""
 printf '%s\0' "$@" | xargs -0 -n 1 -P "$WORKERS" sh -c \
@@ -98,6 +145,31 @@ def generated_pages(count: int, seed: int = SEED) -> tuple[Path, list[Path]]:
         generate_pages(directory, count, seed=seed)
         done.touch()
     return directory, sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def generated_pdf(count: int, seed: int = SEED) -> tuple[Path, list[Path]]:
+    """A directory holding only a scanned PDF of the ``count`` generated
+    pages, made once and reused; and the PDF."""
+    from generate import write_scanned_pdf
+    from PIL import Image, ImageSequence
+
+    directory = Path(tempfile.gettempdir()) / "batchocr-bench" / f"pdf-{count}-seed{seed}"
+    pdf = directory / "scanned.pdf"
+    done = directory.parent / f"pdf-{count}-seed{seed}.complete"  # outside: batchocr would list it as skipped
+    if not done.exists():
+        pages_dir, _ = generated_pages(count, seed)
+        shutil.rmtree(directory, ignore_errors=True)
+        print(f"writing the {count} pages as one scanned PDF, {pdf} (once) ...", file=sys.stderr)
+
+        def pages():
+            for entry in json.loads((pages_dir / "manifest.json").read_text()):
+                with Image.open(pages_dir / entry["file"]) as image:
+                    for frame in ImageSequence.Iterator(image):
+                        yield (frame.copy() if frame.mode in ("1", "L") else frame.convert("L")), entry["dpi"]
+
+        write_scanned_pdf(pdf, pages())
+        done.touch()
+    return directory, [pdf]
 
 
 def bench_env() -> dict[str, str]:
@@ -132,21 +204,36 @@ def run_pool_script(pages_dir: Path, files: list[Path], workers: int) -> float:
     return timed(cmd, bench_env())
 
 
+def run_pool_pdf_script(pages_dir: Path, files: list[Path], workers: int) -> float:
+    (pdf,) = files
+    cmd = [sys.executable, "-c", POOL_PDF_SCRIPT, str(TESSDATA), str(workers), str(pdf), str(PDF_DPI)]
+    return timed(cmd, bench_env())
+
+
 CONTESTANTS = {
     "batchocr": run_batchocr,
     "tesseract CLI (xargs -P)": run_tesseract_cli,
     "Pool + tesserocr": run_pool_script,
 }
+PDF_CONTESTANTS = {
+    "batchocr": run_batchocr,
+    "Pool + pypdfium2 + tesserocr": run_pool_pdf_script,
+}
 
 
-def versions() -> dict[str, str]:
+def versions(with_cli: bool = True) -> dict[str, str]:
+    from importlib import metadata
+
     import tesserocr
 
-    cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()
-    return {
+    found = {
         "tesserocr_libtesseract": tesserocr.tesseract_version().splitlines()[0],
-        "tesseract_cli": cli[0] if cli else "?",
+        "pypdfium2": metadata.version("pypdfium2"),
     }
+    if with_cli:
+        cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()
+        found["tesseract_cli"] = cli[0] if cli else "?"
+    return found
 
 
 def main() -> None:
@@ -155,23 +242,27 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 pages, once")
+    parser.add_argument("--pdf", action="store_true", help="the pages as one scanned PDF, against a pypdfium2 Pool")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
         args.pages, args.repeat = 6, 1
-    if not shutil.which("tesseract"):
+    if not args.pdf and not shutil.which("tesseract"):
         sys.exit("needs the tesseract CLI: apt-get install -y tesseract-ocr")
 
-    pages_dir, files = generated_pages(args.pages)
-    seconds: dict[str, list[float]] = {name: [] for name in CONTESTANTS}
+    contestants = PDF_CONTESTANTS if args.pdf else CONTESTANTS
+    pages_dir, files = generated_pdf(args.pages) if args.pdf else generated_pages(args.pages)
+    seconds: dict[str, list[float]] = {name: [] for name in contestants}
     for round_ in range(args.repeat):  # interleaved: drift hits every contestant alike
-        for name, contestant in CONTESTANTS.items():
+        # who goes first alternates too: a page cache or a neighbour's burst favours no one
+        for name, contestant in contestants.items() if round_ % 2 == 0 else reversed(contestants.items()):
             seconds[name].append(contestant(pages_dir, files, args.workers))
-            print(f"  round {round_ + 1}: {name}: {seconds[name][-1]:.1f} s", file=sys.stderr)
+            print(f"  round {round_ + 1}: {name}: {seconds[name][-1]:.1f} s (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
 
     rate = {name: args.pages / statistics.median(s) for name, s in seconds.items()}
     figures = {
-        "benchmark": "peers",
+        "benchmark": "peers-pdf" if args.pdf else "peers",
+        "pdf_dpi": PDF_DPI if args.pdf else None,
         "pages": args.pages,
         "files": len(files),
         "pages_dir": str(pages_dir),
@@ -180,14 +271,15 @@ def main() -> None:
         "quick": args.quick,
         "omp_thread_limit": 1,
         "tessdata": str(TESSDATA / "eng.traineddata"),
-        "versions": versions(),
+        "versions": versions(with_cli=not args.pdf),
         "machine": machine(),
         "pages_per_second_median": {k: round(v, 3) for k, v in rate.items()},
         "ratio_to_batchocr": {k: round(v / rate["batchocr"], 3) for k, v in rate.items()},
         "seconds": seconds,
     }
     print(
-        f"{args.pages} pages ({len(files)} files), {args.workers} processes each, OMP_THREAD_LIMIT=1, "
+        f"{args.pages} pages ({'one scanned PDF at 300 dpi' if args.pdf else f'{len(files)} files'}), "
+        f"{args.workers} processes each, OMP_THREAD_LIMIT=1, load average {os.getloadavg()[0]:.2f}, "
         f"median of {args.repeat} interleaved run(s), whole command timed"
     )
     for name, value in rate.items():

@@ -7,7 +7,8 @@ writes the exact text of every page beside the image.
 
 Usage::
 
-    # regenerate the shipped set in samples/ (byte-for-byte deterministic)
+    # regenerate the shipped set in samples/ (byte-for-byte deterministic;
+    # the PDFs need pikepdf, from the test extra)
     python samples/generate.py --out samples
 
     # N varied pages for benchmarks (mix of formats, layouts, 200/300 dpi)
@@ -32,11 +33,18 @@ Ground-truth convention
   feeds, to one space) is fair regardless of line breaking.
 * ``manifest.json`` lists every image: ``{"file": relative path with "/",
   "pages": n, "kind": "clean" | "two-column" | "rotated" | "noisy",
-  "format": "png" | "jpeg" | "tiff" | "bmp" | "webp", "dpi": n,
+  "format": "png" | "jpeg" | "tiff" | "bmp" | "webp" | "jp2" | "pdf", "dpi": n,
   "ground_truth": relative path of the .txt}``, plus ``"angle"`` (degrees
   counter-clockwise) for pages turned or skewed on purpose.  Kinds added for
   issue 12: "turned" (90/180/270), "skewed" (+-2-6 degrees), "degraded"
-  (a crooked noisy copy).
+  (a crooked noisy copy).  Added for issue 11: format "jp2" (JPEG 2000,
+  lossless, no resolution stored), and PDFs (format "pdf"): kind
+  "scanned-pdf" (shipped pages as a scanner writes a PDF, one image per
+  page and no text layer; ``"sources"`` lists the shipped images, one per
+  PDF page, in order, so each PDF page can be compared with its image; the
+  ground truth is theirs, joined by form feeds) and kind "text-pdf" (a
+  born-digital PDF whose text layer is exactly its ground truth; ``"dpi"``
+  is null: it has no pixels).
 
 Fonts
 -----
@@ -59,11 +67,13 @@ Pillow or font version may change pixels (and therefore bytes) slightly.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import random
 import statistics
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -884,12 +894,14 @@ def save_image(pages: list[Image.Image], path: Path, fmt: str, dpi: int,
         pages[0].point(lambda v: 255 if v >= 150 else 0).convert("1").save(path, "BMP", dpi=d)
     elif fmt == "webp":
         pages[0].save(path, "WEBP", lossless=True, quality=100, method=4, exif=_exif_dpi(dpi))
+    elif fmt == "jp2":  # lossless, as archival masters are; Pillow writes no resolution box
+        pages[0].save(path, "JPEG2000", irreversible=False)
     else:
         raise ValueError(f"unknown format {fmt!r}")
 
 
 EXT = {"png": ".png", "jpeg": ".jpg", "tiff": ".tiff", "tiff-lzw": ".tif",
-       "bmp": ".bmp", "webp": ".webp"}
+       "bmp": ".bmp", "webp": ".webp", "jp2": ".jp2"}
 
 
 # --------------------------------------------------------------------------
@@ -960,6 +972,9 @@ SHIPPED: list[Spec] = [
          _A5_TIRED, words=(90, 120), angle=-3, jpeg_quality=35, severity=0.8),
     Spec("accuracy/degraded-2.jpg", "degraded", "jpeg", "memo", 210,
          _A5_TIRED, words=(90, 120), angle=1.5, jpeg_quality=30, severity=0.9),
+    # A JPEG 2000 master, as archives keep them (issue 11).  A5 and short.
+    Spec("archive/2019/minutes.jp2", "clean", "jp2", "minutes", 113,
+         Style(dpi=200, paper="a5", family="sans", size_pt=11, margin_in=0.7), words=(90, 120)),
 ]
 
 
@@ -1013,19 +1028,141 @@ def _manifest_entry(spec: Spec) -> dict:
     }
 
 
-def _write_manifest(out_dir: Path, specs: list[Spec]) -> None:
-    data = [_manifest_entry(s) for s in specs]
-    (out_dir / "manifest.json").write_text(json.dumps(data, indent=2) + "\n",
+def _write_manifest(out_dir: Path, entries: list[dict]) -> None:
+    (out_dir / "manifest.json").write_text(json.dumps(entries, indent=2) + "\n",
                                            encoding="utf-8", newline="\n")
 
 
+# --------------------------------------------------------------------------
+# PDFs (issue 11): a scan saved as PDF, and a PDF with real text
+# --------------------------------------------------------------------------
+
+@dataclass
+class ScannedPdf:
+    """Shipped pages put in one PDF as a scanner writes it: one image per
+    page, no text layer (see ``write_scanned_pdf``)."""
+
+    file: str
+    sources: tuple[str, ...]  # shipped single-page images, one PDF page each, in order
+
+
+@dataclass
+class TextPdf:
+    """A born-digital PDF: every line is real text (Helvetica 11 pt, the
+    layout ``render_page`` gives DejaVu Sans, which is wider, so every line
+    fits), and there are no images."""
+
+    file: str
+    docs: tuple[str, ...]  # the kind of document on each page
+    seed: int
+
+
+_TEXT_PDF_STYLE = Style(dpi=200, paper="a5", family="sans", size_pt=11, margin_in=0.7)
+
+SHIPPED_PDFS: list[ScannedPdf | TextPdf] = [
+    # a crooked page, a page fed upside down and a tired copy, as batch scans come
+    ScannedPdf("pdf/scanned.pdf", ("accuracy/skewed-ccw3.png", "accuracy/turned-180.png",
+                                   "accuracy/degraded-2.jpg")),
+    TextPdf("pdf/text-layer.pdf", ("memo", "pricelist"), 301),
+]
+
+
+def write_scanned_pdf(path: Path, pages: Iterable[tuple[Image.Image, int]]) -> None:
+    """Write ``(image, dpi)`` pages as a scanner writes a PDF: each page one
+    image at its scan resolution (grey as JPEG, 1-bit as CCITT Group 4: what
+    Pillow's PDF writer does) and nothing else.  ``pages`` may be a
+    generator: one page's pixels are in memory at a time.  Pillow writes each page (it
+    gives all pages of one save the same resolution), pikepdf joins them.
+    No dates, and an /ID made from the content: the bytes are reproducible."""
+    import pikepdf  # the test extra: only the PDF samples need it
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    singles = []
+    merged = pikepdf.new()
+    for image, dpi in pages:
+        one = io.BytesIO()
+        image.save(one, "PDF", resolution=dpi, title=None, creationDate=None, modDate=None)
+        singles.append(pikepdf.open(one))
+        merged.pages.extend(singles[-1].pages)
+    merged.save(path, deterministic_id=True)
+    for single in singles:
+        single.close()
+
+
+def build_scanned_pdf(spec: ScannedPdf, out_dir: Path) -> dict:
+    """The PDF of already written shipped pages (their stored pixels), its
+    ground truth, and its manifest entry."""
+    shipped = {s.file: s for s in SHIPPED}
+    pages = []
+    for name in spec.sources:
+        if shipped[name].pages != 1:
+            raise ValueError(f"{name}: a source must be a single page")
+        with Image.open(out_dir / name) as img:
+            pages.append((img.copy() if img.mode in ("1", "L") else img.convert("L"),
+                          shipped[name].style.dpi))
+    write_scanned_pdf(out_dir / spec.file, pages)
+    truths = [(out_dir / name).with_suffix(".txt").read_text(encoding="utf-8").strip("\n")
+              for name in spec.sources]
+    truth_file = spec.file.rsplit(".", 1)[0] + ".txt"
+    (out_dir / truth_file).write_text("\f".join(truths) + "\n", encoding="utf-8", newline="\n")
+    dpis = sorted({dpi for _, dpi in pages})
+    return {"file": spec.file, "pages": len(pages), "kind": "scanned-pdf", "format": "pdf",
+            "dpi": dpis[0] if len(dpis) == 1 else None, "ground_truth": truth_file,
+            "sources": list(spec.sources)}
+
+
+def build_text_pdf(spec: TextPdf, out_dir: Path) -> dict:
+    """The born-digital PDF, its ground truth (the text drawn, line by line)
+    and its manifest entry."""
+    import pikepdf  # the test extra: only the PDF samples need it
+    from pikepdf import Dictionary, Name, Operator, String
+
+    st = _TEXT_PDF_STYLE
+    rng = random.Random(spec.seed)
+    tm = TextMaker(rng)
+    width_pt, height_pt = (round(v * 72, 2) for v in PAPER[st.paper])
+    margin, leading = st.margin_in * 72, st.size_pt * st.spacing
+    pdf = pikepdf.new()
+    font = pdf.make_indirect(Dictionary(Type=Name.Font, Subtype=Name.Type1, BaseFont=Name.Helvetica,
+                                        Encoding=Name.WinAnsiEncoding))
+    truths = []
+    for doc in spec.docs:
+        _, gt = render_page(DOCS[doc](tm, rng.randint(90, 120)), st, rng)
+        truth = gt.strip("\n")
+        if not truth.isascii():  # WinAnsiEncoding and the ground truth agree on ASCII only
+            raise ValueError(f"{spec.file}: non-ASCII text")
+        ops: list = [([], Operator("BT")), ([Name.F1, st.size_pt], Operator("Tf"))]
+        y = height_pt - margin - st.size_pt
+        for line in truth.split("\n"):
+            if line:  # one text object per line, where the line's baseline is
+                ops += [([1, 0, 0, 1, margin, round(y, 2)], Operator("Tm")), ([String(line)], Operator("Tj"))]
+            y -= leading if line else leading / 2  # a blank line: the gap between blocks
+        ops.append(([], Operator("ET")))
+        pdf.pages.append(pikepdf.Page(Dictionary(
+            Type=Name.Page, MediaBox=[0, 0, width_pt, height_pt],
+            Resources=Dictionary(Font=Dictionary(F1=font)),
+            Contents=pdf.make_stream(pikepdf.unparse_content_stream(ops)))))
+        truths.append(truth)
+    path = out_dir / spec.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pdf.save(path, deterministic_id=True)
+    truth_file = spec.file.rsplit(".", 1)[0] + ".txt"
+    (out_dir / truth_file).write_text("\f".join(truths) + "\n", encoding="utf-8", newline="\n")
+    return {"file": spec.file, "pages": len(spec.docs), "kind": "text-pdf", "format": "pdf",
+            "dpi": None, "ground_truth": truth_file}
+
+
 def generate_shipped(out_dir: str | os.PathLike) -> list[Path]:
-    """Write the shipped sample set (images, .txt, manifest.json) to out_dir."""
+    """Write the shipped sample set (images, PDFs, .txt, manifest.json) to out_dir."""
     check_fonts()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [build_page(s, out)[0] for s in SHIPPED]
-    _write_manifest(out, SHIPPED)
+    entries = [_manifest_entry(s) for s in SHIPPED]
+    for pdf in SHIPPED_PDFS:  # after the pages: a scanned PDF is made of them
+        entries.append(build_scanned_pdf(pdf, out) if isinstance(pdf, ScannedPdf) else build_text_pdf(pdf, out))
+        paths.append(out / pdf.file)
+    _write_manifest(out, entries)
     return paths
 
 
@@ -1089,7 +1226,7 @@ def generate_pages(out_dir: str | os.PathLike, count: int, seed: int = 1) -> lis
         paths.append(path)
         done += pages
         i += 1
-    _write_manifest(out, specs)
+    _write_manifest(out, [_manifest_entry(s) for s in specs])
     return paths
 
 

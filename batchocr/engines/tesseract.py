@@ -133,6 +133,11 @@ class TesseractEngine(Engine):
         # Tesseract binarises a grey image anyway; handing it grey pixels
         # (one byte each instead of three) saves the conversion and the copy.
         image = page.image if page.image.mode == "L" else page.image.convert("L")
+        # tesserocr's SetImage writes the image out in its file's format for
+        # leptonica to read back: a JPEG page re-encoded (lossy), a PNG page
+        # through zlib (~100 ms), a JPEG 2000 page not at all (leptonica has
+        # no JPEG 2000).  Without a format it writes a BMP: fast and lossless.
+        image.format = None
         dpi = _dpi(page)
         ink = InkMask.of(image, dpi)
         straighten = Straighten(image.size, skew=estimate_skew(ink) if self._settings.deskew else 0.0)
