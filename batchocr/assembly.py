@@ -126,6 +126,7 @@ class Assembler:
         self._done: queue.Queue[Done] = queue.Queue()
         self._pending = 0  # jobs queued and not yet settled
         self._abandon = threading.Event()
+        self._closed = False
         self._thread = threading.Thread(target=self._work, name="batchocr-assembly", daemon=True)
         self._thread.start()
 
@@ -186,7 +187,8 @@ class Assembler:
         if tuple(self.ledger.file_spans(job.rel)) != job.spans:
             # A record of the file came after the job was made: the outputs
             # just written are stale; the file is queued again if complete.
-            self.file_recorded(job.rel)
+            if not self._closed:
+                self.file_recorded(job.rel)
             return
         for name in done.written:
             self.ledger.mark_output(job.rel, name)
@@ -209,12 +211,16 @@ class Assembler:
                 stats.error_list.append(f"{done.job.rel}: {error}")
 
     def close(self, finish: bool) -> None:
-        """``finish``: write every queued job first; else only the one being
-        written ends (the rest are written by the next run's sweep)."""
-        if not finish:
+        """``finish``: write every queued job first (and any a newer record
+        made stale meanwhile); else only the one being written ends (the
+        rest are written by the next run's sweep)."""
+        if finish:
+            self._wait_below(0)
+        else:
             self._abandon.set()
         self._jobs.put(None)
         self._thread.join()
+        self._closed = True
         self.settle()
 
     # --- assembly thread ------------------------------------------------------------
