@@ -122,3 +122,17 @@ def test_a_failed_page_is_empty_until_a_later_run_reads_it(tmp_path):
     pages = (out / "txt" / "once-scan.tif.txt").read_text().split("\f")
     assert pages == [final[n]["text"] for n in (1, 2, 3)] and "" not in pages
     assert "with failed pages" not in second.stderr
+
+
+def test_restart_moves_the_format_directories_aside_too(tmp_path):
+    source = tmp_path / "in"
+    text_page(source / "a.png", ["a"])
+    out = tmp_path / "out"
+    args = ("--formats", "txt", "--engine", "fault_engines:FakeEngine")
+    assert run(source, out, *args).returncode == 0
+    (source / "a.png").rename(source / "b.png")
+    restarted = run(source, out, *args, "--restart")
+    assert restarted.returncode == 0, restarted.stderr
+    previous = next(out.glob("previous-*"))
+    assert [p.name for p in (previous / "txt").iterdir()] == ["a.png.txt"]
+    assert [p.name for p in (out / "txt").iterdir()] == ["b.png.txt"]  # no output of a file gone
