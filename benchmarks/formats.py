@@ -47,8 +47,8 @@ def make_records(pages_dir: Path, out: Path) -> None:
         raise SystemExit(f"the batchocr run made no records in {out}")
 
 
-def documents(out: Path, input_dir: str):
-    """(FileDocument, open results file) for every file with a record of every page."""
+def documents(out: Path, input_dir: str, results_fd: int):
+    """A FileDocument for every file with a record of every page."""
     ledger = Ledger(out)
     files = []
     after = b""
@@ -60,13 +60,12 @@ def documents(out: Path, input_dir: str):
         files += [decode_rel(row[0]) for row in rows if row[1] == row[2] == row[4]]
     spans = {rel: tuple(ledger.file_spans(rel)) for rel in files}
     ledger.close()
-    results = open(out / "results.jsonl", "rb")
     return [
         FileDocument(
             path=os.path.join(input_dir, rel),
             rel=rel,
             page_count=len(spans[rel]),
-            read_pages=lambda s=spans[rel]: read_records(results.fileno(), s),
+            read_pages=lambda s=spans[rel]: read_records(results_fd, s),
         )
         for rel in files
     ]
@@ -121,8 +120,9 @@ def main() -> None:
         out = args.records or Path(tmp) / "out"
         if args.records is None:
             make_records(args.pages_dir, out)
-        docs = documents(out, str(args.pages_dir.resolve()))
-        result = measure(docs, list(format_names()), repeat, Path(tmp) / "written")
+        with open(out / "results.jsonl", "rb") as results:
+            docs = documents(out, str(args.pages_dir.resolve()), results.fileno())
+            result = measure(docs, list(format_names()), repeat, Path(tmp) / "written")
     result["loadavg"] = os.getloadavg()
     print(f"{result['files']} files, {result['pages']} pages, median of {repeat} rounds")
     print(f"{'format':8} {'render ms/page':>15} {'write ms/page':>14} {'bytes/page':>11}")

@@ -153,7 +153,13 @@ def test_an_alto_file_missing_a_required_attribute_does_not_validate(formats_run
 @pytest.mark.parametrize("rel", FILES)
 def test_tsv_has_a_row_per_word_with_its_box(formats_run, rel):
     records = records_of(formats_run, rel)
-    rows = list(csv.DictReader(io.StringIO((formats_run.out_dir / "tsv" / f"{rel}.tsv").read_text()), dialect="excel-tab", quoting=csv.QUOTE_NONE))
+    rows = list(
+        csv.DictReader(
+            io.StringIO((formats_run.out_dir / "tsv" / f"{rel}.tsv").read_text()),
+            dialect="excel-tab",
+            quoting=csv.QUOTE_NONE,
+        )
+    )
     assert [int(r["page_num"]) for r in rows if r["level"] == "1"] == [r["page"] for r in records]
     for record in records:
         words = [r for r in rows if r["level"] == "5" and int(r["page_num"]) == record["page"]]

@@ -33,7 +33,9 @@ def multipage_tiff(path: Path, pages: int) -> Path:
 
 
 def mtimes(out: Path) -> dict[str, int]:
-    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    return {
+        str(p.relative_to(out)): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.suffix != ".lock"
+    }
 
 
 def test_another_formats_list_writes_the_missing_ones_without_ocr(tmp_path):
@@ -136,3 +138,20 @@ def test_restart_moves_the_format_directories_aside_too(tmp_path):
     previous = next(out.glob("previous-*"))
     assert [p.name for p in (previous / "txt").iterdir()] == ["a.png.txt"]
     assert [p.name for p in (out / "txt").iterdir()] == ["b.png.txt"]  # no output of a file gone
+
+
+def test_an_output_that_cannot_be_written_is_reported_and_the_run_goes_on(tmp_path):
+    """A 250-character file name is fine as input, but with ".txt" appended it
+    is too long for the file system: that output is listed, the others written."""
+    source = tmp_path / "in"
+    long_name = "x" * 246 + ".png"
+    text_page(source / long_name, ["long"])
+    text_page(source / "short.png", ["short"])
+    out = tmp_path / "out"
+    result = run(source, out, "--formats", "txt", "--engine", "fault_engines:FakeEngine")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (out / "txt").iterdir()] == ["short.png.txt"]
+    outputs = result.run_info()["outputs"]
+    assert outputs["errors"] == 1 and outputs["written"] == {"txt": 1}
+    assert f"1 outputs could not be written (a re-run tries again):\n    {long_name}: txt: OSError" in result.stderr
+    assert len(result.results()) == 2  # every page recorded
