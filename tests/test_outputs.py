@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLES, TESTS_DIR, RunResult, batchocr_env, text_page
 from lxml import etree
+from pdfs import scanned_pdf, text_pdf
 from PIL import Image
 
 FORMATS = "txt,hocr,alto,tsv"
@@ -57,6 +58,10 @@ def formats_run(tmp_path_factory) -> RunResult:
     shutil.copy(SAMPLES / "letter.png", source / "letter.png")
     shutil.copy(SAMPLES / "report.tiff", source / "scans" / "report.tiff")
     cut_tiff(source / "scans" / "cut.tif")
+    shutil.copy(SAMPLES / "memo.png", source / "scans" / "memo.png")  # and the same page in a PDF:
+    pages = [Image.open(SAMPLES / name) for name in ("memo.png", "notice.jpg")]
+    scanned_pdf(source / "scans" / "scanned.pdf", pages, dpi=200)
+    text_pdf(source / "born-digital.pdf", [["A page typed into its PDF", "with a second line of text"]])
     return run(source, tmp / "out", "--workers", "2", "--formats", FORMATS)
 
 
@@ -69,10 +74,19 @@ def records_of(result: RunResult, rel: str) -> list[dict]:
 def words_of(record: dict) -> list[str]:
     if record["status"] != "ok":
         return []
+    if record["source"] == "pdf-text":  # a PDF page's own text: words without boxes
+        return record["text"].split()
     return [w["text"] for line in record["lines"] for w in line["words"]]
 
 
-FILES = ["letter.png", "scans/report.tiff", "scans/cut.tif"]
+def boxed_words(record: dict) -> list[dict]:
+    """The recorded words whose boxes an output must carry."""
+    if record["status"] != "ok" or record["source"] == "pdf-text":
+        return []
+    return [w for line in record["lines"] for w in line["words"]]
+
+
+FILES = ["letter.png", "scans/report.tiff", "scans/cut.tif", "scans/memo.png", "scans/scanned.pdf", "born-digital.pdf"]
 
 
 def test_the_run_records_the_failed_page(formats_run):
@@ -80,6 +94,26 @@ def test_the_run_records_the_failed_page(formats_run):
     cut = records_of(formats_run, "scans/cut.tif")
     assert [r["status"] for r in cut] == ["ok", "ok", "error"]
     assert len(records_of(formats_run, "scans/report.tiff")) == 3
+    scanned = records_of(formats_run, "scans/scanned.pdf")
+    assert [(r["status"], r["source"]) for r in scanned] == [("ok", "ocr")] * 2
+    assert records_of(formats_run, "born-digital.pdf")[0]["source"] == "pdf-text"
+
+
+def test_a_scanned_pdfs_word_boxes_are_in_the_pixels_of_its_rendered_pages(formats_run):
+    """A 200-dpi scan rendered at pdf_dpi 300: the record's size is 1.5 times
+    the image's, and its words sit where the image's words are, scaled."""
+    memo = Image.open(SAMPLES / "memo.png")
+    record = records_of(formats_run, "scans/scanned.pdf")[0]
+    assert abs(record["width"] - memo.width * 1.5) <= 1 and abs(record["height"] - memo.height * 1.5) <= 1
+    hocr = etree.parse(str(formats_run.out_dir / "hocr" / "scans/scanned.pdf.hocr")).getroot()
+    page = hocr.findall(f".//{XHTML}div[@class='ocr_page']")[0]
+    assert f"bbox 0 0 {record['width']} {record['height']}" in page.get("title")
+    in_pdf = {w["text"]: w["bbox"] for w in boxed_words(record)}
+    in_png = {w["text"]: w["bbox"] for w in boxed_words(records_of(formats_run, "scans/memo.png")[0])}
+    same = [text for text in in_png if text in in_pdf and len(text) > 3]
+    assert len(same) > 20
+    for text in same:
+        assert all(abs(a - 1.5 * b) <= 8 for a, b in zip(in_pdf[text], in_png[text])), text
 
 
 def test_one_output_per_file_and_format_at_the_documented_place(formats_run):
@@ -92,7 +126,7 @@ def test_one_output_per_file_and_format_at_the_documented_place(formats_run):
 @pytest.mark.parametrize("rel", FILES)
 def test_txt_is_the_records_text_with_form_feeds_between_pages(formats_run, rel):
     records = records_of(formats_run, rel)
-    text = (formats_run.out_dir / "txt" / f"{rel}.txt").read_text()
+    text = (formats_run.out_dir / "txt" / f"{rel}.txt").read_bytes().decode()  # "\r\n" kept as it is
     assert text.split("\f") == [r["text"] if r["status"] == "ok" else "" for r in records]
     assert "Maintenance" in (formats_run.out_dir / "txt" / "scans/report.tiff.txt").read_text()
 
@@ -110,8 +144,11 @@ def test_hocr_parses_with_a_page_per_page_and_the_words_boxed(formats_run, rel):
             assert props["bbox"] == f"0 0 {record['width']} {record['height']}"
         words = page.findall(f".//{XHTML}span[@class='ocrx_word']")
         assert [w.text for w in words] == words_of(record)
-        assert len(page.findall(f".//{XHTML}span[@class='ocr_line']")) == len(record["lines"] if words else [])
-        recorded = [w for line in record["lines"] for w in line["words"]] if words else []
+        lines = page.findall(f".//{XHTML}span[@class='ocr_line']")
+        if record["status"] == "ok" and record["source"] == "ocr":
+            assert len(lines) == len(record["lines"])
+        recorded = boxed_words(record)
+        assert len(recorded) in (0, len(words))
         for word, expected in zip(words, recorded):
             title = word.get("title")
             assert f"bbox {' '.join(map(str, expected['bbox']))}" in title
@@ -135,7 +172,8 @@ def test_alto_validates_against_the_alto_4_schema(formats_run, alto_schema, rel)
     for record, page in zip(records, pages):
         strings = page.findall(f".//{ALTO}String")
         assert [s.get("CONTENT") for s in strings] == words_of(record)
-        recorded = [w for line in record["lines"] for w in line["words"]] if strings else []
+        recorded = boxed_words(record)
+        assert len(recorded) in (0, len(strings))
         for string, expected in zip(strings, recorded):
             x0, y0, x1, y1 = expected["bbox"]
             assert (string.get("HPOS"), string.get("VPOS")) == (str(x0), str(y0))
@@ -171,6 +209,6 @@ def test_the_summary_names_the_file_with_failed_pages(formats_run):
     line = next(line for line in formats_run.stderr.splitlines() if "with failed pages" in line)
     assert "scans/cut.tif" in line and "report.tiff" not in line
     outputs = formats_run.run_info()["outputs"]
-    assert outputs["files"] == 3 and outputs["written"] == {"txt": 3, "hocr": 3, "alto": 3, "tsv": 3}
+    assert outputs["files"] == 6 and outputs["written"] == {"txt": 6, "hocr": 6, "alto": 6, "tsv": 6}
     assert outputs["failed_files"] == ["scans/cut.tif"]
     assert set(outputs["ms_per_page"]) == {"txt", "hocr", "alto", "tsv"}
