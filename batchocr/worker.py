@@ -137,7 +137,7 @@ class PageWorker:
                 decode_ms=decode_ms,
                 width=width,
                 height=height,
-                lines=[],
+                lines=[line.as_record() for line in page.text_lines],
                 **common,
             )
         engine_started = time.perf_counter()
