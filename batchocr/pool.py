@@ -35,6 +35,7 @@ from batchocr import protocol
 from batchocr.config import Settings
 from batchocr.errors import RunAborted
 from batchocr.stderr_tap import StderrTap
+from batchocr.supervisor import Transport
 
 MAX_REPLY_BYTES = 1 << 30  # a reply claiming more is garbage: the worker is killed
 READ_BYTES = 1 << 16
@@ -102,7 +103,7 @@ class LocalWorker:
     tap_thread: threading.Thread
 
 
-class LocalTransport:
+class LocalTransport(Transport):
     """Worker processes on this machine (``--executor local``, the default)."""
 
     start_hint = ""
@@ -113,9 +114,6 @@ class LocalTransport:
         self._ctx = multiprocessing.get_context("spawn")  # never fork: engines hold native state
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._workers: list[LocalWorker] = []
-
-    def open(self) -> None:
-        pass
 
     def default_workers(self) -> int:
         return self.settings.resolved_workers()
