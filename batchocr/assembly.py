@@ -77,7 +77,7 @@ class AssemblyStats:
     files: int = 0  # files whose outputs were written this run
     written: Counter = field(default_factory=Counter)  # format -> files
     pages: Counter = field(default_factory=Counter)  # format -> pages written
-    seconds: Counter = field(default_factory=Counter)  # format -> seconds writing
+    seconds: dict[str, float] = field(default_factory=dict)  # format -> seconds writing
     with_failed_pages: int = 0
     failed_files: list[str] = field(default_factory=list)  # the first SHOWN
     errors: int = 0
@@ -126,6 +126,8 @@ class Assembler:
         self._done: queue.Queue[Done] = queue.Queue()
         self._pending = 0  # jobs queued and not yet settled
         self._abandon = threading.Event()
+        self._closed = False
+        self._failed: set[str] = set()  # files with an output that could not be written: the sweep skips them
         self._thread = threading.Thread(target=self._work, name="batchocr-assembly", daemon=True)
         self._thread.start()
 
@@ -133,6 +135,8 @@ class Assembler:
     def file_recorded(self, rel: str) -> None:
         """A record of ``rel`` was written: queue its outputs if it is complete now."""
         self.settle()
+        if self.ledger.file_waits(rel):  # the common case in a many-page file: no rows read
+            return
         spans = self.ledger.file_spans(rel)
         if complete(spans):
             self._queue(Job(rel, tuple(spans), self.formats))
@@ -154,13 +158,17 @@ class Assembler:
             marked = self.ledger.outputs_of(candidates)
             for key in candidates:
                 rel = decode_rel(key)
+                if rel in self._failed:  # tried this run already: the next run tries again
+                    continue
                 missing = tuple(name for name in self.formats if not self._present(rel, name, marked.get(key)))
                 if missing:
                     self._queue(Job(rel, tuple(self.ledger.file_spans(rel)), missing))
                     self._wait_below(MAX_QUEUED_IN_SWEEP)
 
     def _present(self, rel: str, name: str, marked: set[str] | None) -> bool:
-        return bool(marked) and name in marked and os.path.exists(output_path(self.out_dir, self.writers[name], rel))
+        return (
+            marked is not None and name in marked and os.path.exists(output_path(self.out_dir, self.writers[name], rel))
+        )
 
     def _queue(self, job: Job) -> None:
         self._pending += 1
@@ -186,7 +194,8 @@ class Assembler:
         if tuple(self.ledger.file_spans(job.rel)) != job.spans:
             # A record of the file came after the job was made: the outputs
             # just written are stale; the file is queued again if complete.
-            self.file_recorded(job.rel)
+            if not self._closed:
+                self.file_recorded(job.rel)
             return
         for name in done.written:
             self.ledger.mark_output(job.rel, name)
@@ -202,19 +211,25 @@ class Assembler:
         for name in done.written:
             stats.written[name] += 1
             stats.pages[name] += len(done.job.spans)
-            stats.seconds[name] += done.seconds[name]
+            stats.seconds[name] = stats.seconds.get(name, 0.0) + done.seconds[name]
+        if done.errors:
+            self._failed.add(done.job.rel)
         for error in done.errors:
             stats.errors += 1
             if len(stats.error_list) < SHOWN:
                 stats.error_list.append(f"{done.job.rel}: {error}")
 
     def close(self, finish: bool) -> None:
-        """``finish``: write every queued job first; else only the one being
-        written ends (the rest are written by the next run's sweep)."""
-        if not finish:
+        """``finish``: write every queued job first (and any a newer record
+        made stale meanwhile); else only the one being written ends (the
+        rest are written by the next run's sweep)."""
+        if finish:
+            self._wait_below(0)
+        else:
             self._abandon.set()
         self._jobs.put(None)
         self._thread.join()
+        self._closed = True
         self.settle()
 
     # --- assembly thread ------------------------------------------------------------
@@ -265,4 +280,3 @@ def write_output(fmt: OutputFormat, doc: FileDocument, out_dir: Path) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomic(Path(path), lambda dest: fmt.write(doc, dest))
     return path
-

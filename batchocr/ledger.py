@@ -331,6 +331,16 @@ class Ledger:
             )
         ]
 
+    def file_waits(self, rel: str) -> bool:
+        """Some page of the file has no record yet or is to be done again.
+        Cheap (it stops at the first such page): asked after every record."""
+        return (
+            self.db.execute(
+                "SELECT 1 FROM pages WHERE rel = ? AND (offset IS NULL OR todo > 0) LIMIT 1", (encode_rel(rel),)
+            ).fetchone()
+            is not None
+        )
+
     def files_after(self, after: bytes, limit: int) -> list[tuple[bytes, int, int, int, int, int]]:
         """Up to ``limit`` files in path order after ``after``: (encoded path,
         pages recorded in the ledger, max and min of ``pages``, pages with a

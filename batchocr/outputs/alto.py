@@ -87,4 +87,3 @@ def _position(bbox) -> str:
         return ""
     x0, y0, x1, y1 = (int(v) for v in bbox)
     return f' HPOS="{x0}" VPOS="{y0}" WIDTH="{x1 - x0}" HEIGHT="{y1 - y0}"'
-

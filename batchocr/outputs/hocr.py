@@ -78,4 +78,3 @@ def _title(bbox, confidence: float | None = None) -> str:
     if confidence is not None:
         props.append(f"x_wconf {round(confidence)}")
     return f' title="{"; ".join(props)}"' if props else ""
-

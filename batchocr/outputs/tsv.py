@@ -14,8 +14,10 @@ from typing import Any, BinaryIO
 
 from batchocr.outputs import FileDocument, page_lines, page_size
 
-COLUMNS = ("level", "page_num", "block_num", "par_num", "line_num", "word_num")
-COLUMNS += ("left", "top", "width", "height", "conf", "text")
+COLUMNS = (
+    *("level", "page_num", "block_num", "par_num", "line_num", "word_num"),
+    *("left", "top", "width", "height", "conf", "text"),
+)
 
 
 class TsvFormat:
