@@ -154,8 +154,7 @@ class PageImage:
 
     entries: str  # the XObject dictionary's entries but /Length
     data: bytes
-    size: tuple[int, int]  # as stored
-    upright: tuple[int, int]  # as shown (after the EXIF orientation)
+    upright: tuple[int, int]  # pixels as shown (after the EXIF orientation)
     orientation: int  # EXIF 1-8
     dpi: tuple[float, float]  # of the upright image
 
@@ -178,7 +177,7 @@ def _page_image(source: Image.Image | None, path: str, record: dict[str, Any]) -
         if source.format == "JPEG" and source.mode in ("L", "RGB") and int(record["page"]) == 1:
             return _jpeg(source, path, orientation, dpi)
         return _pixels(source, dpi)
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds on a damaged frame; the page stays blank
+    except Exception:  # Pillow raises many kinds on a damaged frame; the page stays blank
         return None
 
 
@@ -192,7 +191,7 @@ def _jpeg(source: Image.Image, path: str, orientation: int, dpi: tuple[float, fl
         f"/Type /XObject /Subtype /Image /Width {width} /Height {height} "
         f"/ColorSpace /{space} /BitsPerComponent {bits} /Filter /DCTDecode"
     )
-    return PageImage(entries, data, (width, height), upright, orientation, dpi)
+    return PageImage(entries, data, upright, orientation, dpi)
 
 
 def _png(path: str, dpi: tuple[float, float]) -> PageImage | None:
@@ -225,7 +224,7 @@ def _png(path: str, dpi: tuple[float, float]) -> PageImage | None:
         upright, dpi = (height, width), (dpi[1], dpi[0])
     else:
         upright = (width, height)
-    return PageImage(entries, b"".join(chunks[b"IDAT"]), (width, height), upright, orientation, dpi)
+    return PageImage(entries, b"".join(chunks[b"IDAT"]), upright, orientation, dpi)
 
 
 def _png_chunks(data: bytes) -> dict[bytes, list[bytes]] | None:
@@ -266,7 +265,7 @@ def _pixels(source: Image.Image, dpi: tuple[float, float]) -> PageImage:
         f"/Type /XObject /Subtype /Image /Width {frame.width} /Height {frame.height} "
         f"/ColorSpace /{space} /BitsPerComponent {bits} /Filter /FlateDecode"
     )
-    return PageImage(entries, data, frame.size, frame.size, 1, dpi)
+    return PageImage(entries, data, frame.size, 1, dpi)
 
 
 def _dpi(value) -> tuple[float, float]:
