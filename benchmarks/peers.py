@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -195,12 +196,25 @@ def bench_env() -> dict[str, str]:
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd[:6])} ...\n{proc.stderr[-2000:]}")
+    CPU_SECONDS.append(_children_cpu() - cpu_before)
     return seconds
+
+
+# CPU seconds (user + system) of each timed command and every process under
+# it (each waits for its own children, so their time adds up here): the work
+# a contestant does, which a loaded machine does not change the way it
+# changes the wall-clock time.
+CPU_SECONDS: list[float] = []
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_batchocr(pages_dir: Path, files: list[Path], workers: int) -> float:
@@ -355,10 +369,12 @@ def main() -> None:
     contestants = OCRMYPDF_CONTESTANTS if args.ocrmypdf else PDF_CONTESTANTS if args.pdf else CONTESTANTS
     pages_dir, files = generated_pdf(args.pages) if args.pdf else generated_pages(args.pages)
     seconds: dict[str, list[float]] = {name: [] for name in contestants}
+    cpu: dict[str, list[float]] = {name: [] for name in contestants}
     for round_ in range(args.repeat):  # interleaved: drift hits every contestant alike
         # who goes first alternates too: a page cache or a neighbour's burst favours no one
         for name, contestant in contestants.items() if round_ % 2 == 0 else reversed(contestants.items()):
             seconds[name].append(contestant(pages_dir, files, args.workers))
+            cpu[name].append(round(CPU_SECONDS[-1], 2))
             print(
                 f"  round {round_ + 1}: {name}: {seconds[name][-1]:.1f} s (load {os.getloadavg()[0]:.2f})",
                 file=sys.stderr,
@@ -381,6 +397,8 @@ def main() -> None:
         "pages_per_second_median": {k: round(v, 3) for k, v in rate.items()},
         "ratio_to_batchocr": {k: round(v / rate["batchocr"], 3) for k, v in rate.items()},
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_page_median": {k: round(1000 * statistics.median(v) / args.pages) for k, v in cpu.items()},
     }
     if args.ocrmypdf:
         figures["versions"].update(ocrmypdf_versions())
@@ -392,7 +410,9 @@ def main() -> None:
         f"median of {args.repeat} interleaved run(s), whole command timed"
     )
     for name, value in rate.items():
-        extra = "".join(f"  {k} {v}" for k, v in figures.get("median", {}).get(name, {}).items())
+        extra = f"  CPU {figures['cpu_ms_per_page_median'][name]} ms/page" + "".join(
+            f"  {k} {v}" for k, v in figures.get("median", {}).get(name, {}).items()
+        )
         print(f"  {name:<26} {value:6.3f} pages/s   x{figures['ratio_to_batchocr'][name]:.2f} of batchocr{extra}")
     if args.ocrmypdf:
         for name in contestants:
