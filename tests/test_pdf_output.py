@@ -5,6 +5,7 @@ over image files and scanned PDFs, then the PDFs read back with PDFium
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import io
 import re
 import shutil
@@ -16,7 +17,7 @@ import pikepdf
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_raw
 import pytest
-from conftest import SAMPLES, RunResult, batchocr_env
+from conftest import REPO, SAMPLES, RunResult, batchocr_env
 from pdfs import scanned_pdf
 from PIL import Image, ImageChops
 from textmetrics import cer
@@ -319,3 +320,11 @@ def test_an_exif_orientation_shows_as_decoded(tmp_path, fmt, orientation):
     boxes = device_boxes(page, decoded.size, start, count)
     union = (boxes[0][0], min(b[1] for b in boxes), boxes[-1][2], max(b[3] for b in boxes))
     assert overlap(union, record["lines"][0]["words"][1]["bbox"]) > 0.8, union
+
+
+def test_the_shipped_font_is_what_its_script_builds():
+    pytest.importorskip("fontTools")
+    spec = importlib.util.spec_from_file_location("make_font", REPO / "scripts" / "make_glyphless_font.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.build() == (REPO / "batchocr" / "outputs" / "glyphless.ttf").read_bytes()
