@@ -203,7 +203,10 @@ def test_words_carry_boxes_inside_their_lines(samples_run):
                 # tesseract's word boxes may stick out of their line's by a
                 # few pixels (a tall letter); their centres never leave it
                 assert x0 < x1 and y0 < y1 and lx0 <= (x0 + x1) / 2 <= lx1 and ly0 <= (y0 + y1) / 2 <= ly1, word
-                assert 0 <= word["confidence"] <= 100
+                if record.get("source") == "pdf-text":  # a PDF's own text: exact, no confidence
+                    assert word["confidence"] is None
+                else:
+                    assert 0 <= word["confidence"] <= 100
     turned = next(r for r in samples_run.results() if r["path"] == "accuracy/turned-90.png")
     long_words = [w["bbox"] for line in turned["lines"] for w in line["words"] if len(w["text"]) > 6]
     assert long_words and all(y1 - y0 > x1 - x0 for x0, y0, x1, y1 in long_words)
@@ -284,6 +287,14 @@ def test_bad_usage_exits_2(run_batchocr, tmp_path):
     assert run_batchocr(tmp_path / "no-such-dir").returncode == 2
 
 
+def _cpu_percent(process: psutil.Process) -> float:
+    """0 for a child that exited since it was listed (a worker replaced, a helper process)."""
+    try:
+        return process.cpu_percent(interval=0.05)
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
 def test_real_sigkill_of_a_tesseract_worker_loses_nothing(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -296,7 +307,7 @@ def test_real_sigkill_of_a_tesseract_worker_loses_nothing(tmp_path):
     victim = None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
-        busy = [c for c in psutil.Process(proc.pid).children() if c.cpu_percent(interval=0.05) > 20]
+        busy = [c for c in psutil.Process(proc.pid).children() if _cpu_percent(c) > 20]
         done = (out / "results.jsonl").exists() and (out / "results.jsonl").read_bytes().count(b"\n") >= 1
         if busy and done:
             victim = busy[0].pid
