@@ -17,10 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from batchocr.ledger import Ledger
 from batchocr.output import MEMORY, RESULTS, JsonlWriter
+from batchocr.progress import Progress
 from batchocr.records import OK
 from batchocr.results import ResultsWriter
 
@@ -34,7 +33,7 @@ class RunCounts:
     Only first-time failures count toward the share: pages that failed in an
     earlier run and fail again must not stop the new pages behind them."""
 
-    def __init__(self, progress: tqdm, max_failed_share: float) -> None:
+    def __init__(self, progress: Progress, max_failed_share: float) -> None:
         self.progress = progress
         self.max_failed_share = max_failed_share
         self.on_too_many_failures: Callable[[str], None] = lambda message: None  # set by the runner
@@ -53,9 +52,8 @@ class RunCounts:
             self.first_failures += not failed_before
             if len(self.failures) < SHOWN_FAILURES:
                 self.failures.append({k: record.get(k) for k in ("path", "page", "status", "error")})
-            self.progress.set_postfix(failed=self.failed, refresh=False)
             self._check_failed_share()
-        self.progress.update(1)
+        self.progress.page_done(self.failed)
 
     def _check_failed_share(self) -> None:
         done = sum(self.counts.values())
