@@ -27,7 +27,7 @@ from batchocr.inventory import check_models
 from batchocr.ledger import LEDGER
 from batchocr.output import RESULTS, RUN_INFO, OutputLock, write_json_atomic
 from batchocr.progress import Progress
-from batchocr.records import OK, TIMEOUT
+from batchocr.records import OK, SCHEMA_VERSION, TIMEOUT
 from batchocr.resume import Resume, finish_resume, move_aside, open_resume
 from batchocr.scheduling import Scheduler
 from batchocr.sink import SHOWN_FAILURES, OutputSink, RunCounts
@@ -109,7 +109,9 @@ def _run_resumed(
     info["previous_runs"] = previous_runs
     info["previous_outputs_moved_to"] = str(moved) if moved else None
     info["warnings"] = [*warnings, *resume.warnings]
-    progress = Progress(settings, engine.name, enabled=not settings.quiet and sys.stderr.isatty())  # no bar in a cron log
+    progress = Progress(
+        settings, engine.name, enabled=not settings.quiet and sys.stderr.isatty()
+    )  # no bar in a cron log
     counts = RunCounts(progress, settings.max_failed_share)
     source = resume.source(on_found=progress.found)
     source.start()
@@ -212,12 +214,13 @@ def _now() -> str:
 def _run_info(input_dir, out_dir, settings, engine, inventory, resume: Resume) -> dict[str, Any]:
     return {
         "batchocr": batchocr.__version__,
+        "schema": SCHEMA_VERSION,  # of results.jsonl and memory.jsonl lines: batchocr schema results|memory
         "status": "running",
         "input_dir": os.path.abspath(input_dir),
         "output_dir": str(out_dir),
         "settings": dataclasses.asdict(settings),
         "workers": settings.resolved_workers(),
-        "engine": {"name": engine.name, "version": engine.version()},
+        "engine": {"name": engine.name, "version": engine.version(), "library": engine.library_version()},
         "fingerprint": {"id": resume.stamp["fingerprint"], **resume.fingerprint_settings},
         "models": inventory.to_json(settings.old_model_prefix),
         "host": {"hostname": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},

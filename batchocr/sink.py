@@ -20,7 +20,7 @@ from typing import Any
 from batchocr.ledger import Ledger
 from batchocr.output import MEMORY, RESULTS, JsonlWriter
 from batchocr.progress import Progress
-from batchocr.records import OK
+from batchocr.records import OK, complete
 from batchocr.results import ResultsWriter
 
 SHOWN_FAILURES = 10  # failures kept by path for the summary (all are counted)
@@ -95,6 +95,7 @@ class OutputSink:
         record["t"] = round(time.time() - self.run_started, 3)  # when it was recorded
         record["run"] = self.run_id
         record.update(self.stamp)
+        record = complete("results", record)  # every field, null where it does not apply
         offset, length = self.results.write(record)
         failed_before, superseded = self.ledger.record(record, self.fingerprint, offset, length)
         if superseded:
@@ -108,7 +109,7 @@ class OutputSink:
 
     def memory(self, event: dict[str, Any]) -> None:
         event["run"] = self.run_id
-        self.memory_log.write(event)
+        self.memory_log.write(complete("memory", event))
 
     def close(self) -> None:
         try:

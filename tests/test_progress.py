@@ -13,7 +13,6 @@ import sys
 import pexpect
 import pyte
 import pytest
-
 from conftest import batchocr_env
 
 COLUMNS, ROWS = 120, 40
