@@ -5,7 +5,7 @@ JSONL as they are.  One function per shape keeps the field names in one place.
 
 Their published form is the JSON Schemas in ``batchocr/schemas`` (printed
 by ``batchocr schema``): the sink passes every record and event through
-``complete``, which gives it every field the schema lists, in the schema's
+``with_every_field``, which gives it every field the schema lists, in the schema's
 order, null where it does not apply, so readers (pandas, DuckDB) see the
 same columns in every line.  Runs in workers and in the supervisor.
 """
@@ -112,7 +112,7 @@ def schema(name: str) -> dict[str, Any]:
     return json.loads(resources.files("batchocr").joinpath("schemas", f"{name}.schema.json").read_text("utf-8"))
 
 
-def complete(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+def with_every_field(name: str, fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` with every field of schema ``name``, in its order, null
     where not set.  A field the schema lacks is kept (at the end): the test
     suite validates every record it writes, so it cannot go unnoticed."""
