@@ -38,7 +38,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,13 +141,14 @@ class Assembler:
         if complete(spans):
             self._queue(Job(rel, tuple(spans), self.formats))
 
-    def sweep(self, generation: int, stop_requested=lambda: False) -> None:
+    def sweep(self, generation: int, stop_requested: Callable[[], bool] = lambda: False) -> None:
         """Queue every present, complete file with a requested output not
         marked written or not on disk.  Bounded memory: a batch of files at a
         time, at most MAX_QUEUED_IN_SWEEP jobs waiting."""
         self._wait_below(0)  # outputs of files completed during the run are marked first
         after = b""
         while not stop_requested():
+            self.ledger.commit_if_due()  # the outputs marked so far survive a crash mid-sweep
             rows = self.ledger.files_after(after, SWEEP_BATCH)
             if not rows:
                 return

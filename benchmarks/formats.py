@@ -14,7 +14,12 @@ formats rotates each round):
   temporary file beside the output, fsync, rename (``assembly.write_output``).
 
 It prints milliseconds per page (median over the rounds of total time /
-pages) and bytes per page.  Against OCR at ~1,400 ms per page on one core
+pages) and bytes per page.
+
+``--end-to-end N`` then runs batchocr N times each without and with
+``--formats`` (all formats), alternating, into fresh output directories,
+and prints pages/s (run.json) of each and the ratio of the medians: what
+the assembly costs a whole run.  Against OCR at ~1,400 ms per page on one core
 these are what the supervisor's assembly thread spends; the workers do not
 wait for it.
 """
@@ -107,6 +112,25 @@ def measure(docs, names, repeat: int, scratch: Path) -> dict:
     }
 
 
+def end_to_end(pages_dir: Path, runs: int, scratch: Path) -> dict:
+    """pages/s without and with every format, alternating which goes first."""
+    rates: dict[str, list[float]] = {"without": [], "with": []}
+    for index in range(runs):
+        order = ["without", "with"] if index % 2 == 0 else ["with", "without"]
+        for kind in order:
+            out = scratch / f"e2e-{index}-{kind}"
+            extra = ["--formats", ",".join(format_names())] if kind == "with" else []
+            command = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", str(out), "--workers", "2"]
+            subprocess.run([*command, "--quiet", *extra], check=False, cwd=REPO, capture_output=True)
+            rates[kind].append(json.loads((out / "run.json").read_text())["pages_per_second"])
+    medians = {kind: statistics.median(values) for kind, values in rates.items()}
+    return {
+        "runs": rates,
+        "median_pages_per_second": medians,
+        "ratio_with_to_without": medians["with"] / medians["without"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages-dir", type=Path, default=REPO / "samples")
@@ -114,6 +138,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--quick", action="store_true", help="2 rounds")
+    parser.add_argument("--end-to-end", type=int, default=0, metavar="N", help="N whole runs without and with")
     args = parser.parse_args()
     repeat = 2 if args.quick else args.repeat
     with tempfile.TemporaryDirectory(prefix="batchocr-formats-") as tmp:
@@ -123,6 +148,8 @@ def main() -> None:
         with open(out / "results.jsonl", "rb") as results:
             docs = documents(out, str(args.pages_dir.resolve()), results.fileno())
             result = measure(docs, list(format_names()), repeat, Path(tmp) / "written")
+        if args.end_to_end:
+            result["end_to_end"] = end_to_end(args.pages_dir, args.end_to_end, Path(tmp))
     result["loadavg"] = os.getloadavg()
     print(f"{result['files']} files, {result['pages']} pages, median of {repeat} rounds")
     print(f"{'format':8} {'render ms/page':>15} {'write ms/page':>14} {'bytes/page':>11}")
@@ -130,6 +157,13 @@ def main() -> None:
         print(
             f"{name:8} {figures['render_ms_per_page']:>15.3f} {figures['write_ms_per_page']:>14.3f} "
             f"{figures['bytes_per_page']:>11,}"
+        )
+    if "end_to_end" in result:
+        e2e = result["end_to_end"]
+        print(
+            f"whole runs, pages/s (median of {args.end_to_end}): without formats "
+            f"{e2e['median_pages_per_second']['without']:.3f}, with all formats "
+            f"{e2e['median_pages_per_second']['with']:.3f}; ratio {e2e['ratio_with_to_without']:.3f}"
         )
     print(f"load average: {' '.join(f'{x:.2f}' for x in result['loadavg'])}")
     if args.json:

@@ -3,7 +3,8 @@
 One run over a single-page PNG, a 3-page TIFF sample and a 3-page TIFF whose
 last page is cut off (a failed page), every format at once; the outputs are
 checked against the records and parsed with real parsers (lxml; ALTO
-against the ALTO 4.4 schema in tests/schemas/).
+against the ALTO 4.4 schema in tests/schemas/; hOCR with the hocr-spec
+validator too).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLES, TESTS_DIR, RunResult, batchocr_env, text_page
+from hocr_spec import HocrValidator
 from lxml import etree
 from pdfs import scanned_pdf, text_pdf
 from PIL import Image
@@ -150,6 +152,21 @@ def test_hocr_parses_with_a_page_per_page_and_the_words_boxed(formats_run, rel):
                 assert f"x_wconf {round(expected['confidence'])}" in title
     if rel == "scans/cut.tif":
         assert len(pages[2]) == 0  # the failed page: an empty ocr_page
+
+
+@pytest.mark.parametrize("rel", FILES)
+def test_hocr_passes_the_hocr_spec_validator(formats_run, rel):
+    """hocr-spec (kba's validator of the hOCR 1.2 spec: classes, properties,
+    metadata), parsing strictly."""
+    report = HocrValidator("standard").validate(str(formats_run.out_dir / "hocr" / f"{rel}.hocr"), parse_strict=True)
+    assert report.is_valid(), report.format("text")
+
+
+def test_the_hocr_spec_validator_can_fail(formats_run, tmp_path):
+    broken = tmp_path / "broken.hocr"
+    text = (formats_run.out_dir / "hocr" / "letter.png.hocr").read_text()
+    broken.write_text(text.replace("; x_wconf ", "; x_wconf x", 1))
+    assert not HocrValidator("standard").validate(str(broken), parse_strict=True).is_valid()
 
 
 @pytest.fixture(scope="module")

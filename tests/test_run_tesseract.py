@@ -288,10 +288,9 @@ def test_bad_usage_exits_2(run_batchocr, tmp_path):
 
 
 def _cpu_percent(process: psutil.Process) -> float:
-    """0 for a child that exited since it was listed (a worker replaced, a helper process)."""
     try:
         return process.cpu_percent(interval=0.05)
-    except psutil.NoSuchProcess:
+    except psutil.NoSuchProcess:  # ended meanwhile, e.g. the short-lived library-version probe
         return 0.0
 
 
