@@ -77,7 +77,11 @@ def test_resumed_run_is_split_into_two_runs(resumed_run, summary):
     assert sum(per_run) == len(starts)
     # the second run did the 4 new pages and the 3 failed ones again
     assert summary["runs"][1]["pages"] == 7
-    assert summary["runs"][0]["pages"] + summary["runs"][1]["pages"] == len(read_jsonl(resumed_run / "results.jsonl"))
+    assert summary["runs"][1]["already_done"] == 12
+    # the first run did 15 pages; the second redid its 3 failed ones: not "0 pages" or "12 pages"
+    assert summary["runs"][0]["pages"] == 15
+    assert [r["pages_final"] for r in summary["runs"]] == [12, 7]
+    assert sum(r["pages_final"] for r in summary["runs"]) == len(read_jsonl(resumed_run / "results.jsonl"))
 
 
 def test_recycles_and_crashes_match_memory_jsonl(resumed_run, summary):
@@ -88,13 +92,13 @@ def test_recycles_and_crashes_match_memory_jsonl(resumed_run, summary):
             crashes = [e for e in mine if e["event"] == "exit" and e["cause"] != "finished"]
             assert stats["recycles_in_process"] == recycles["in-process"]
             assert stats["recycles_restart"] == recycles["restart"]
-            assert stats["unplanned_exits"] == len(crashes)
+            assert stats["crashes"] == len(crashes)
             assert stats["processes"] == len({e["pid"] for e in mine})
     total = sum(w["recycles_in_process"] for r in summary["runs"] for w in r["worker_stats"])
     assert total == sum(e["event"] == "recycle" for e in read_jsonl(resumed_run / "memory.jsonl"))
     assert total > 0
     # the poison page killed a worker twice per run (first try and retry)
-    assert [sum(w["unplanned_exits"] for w in r["worker_stats"]) for r in summary["runs"]] == [2, 2]
+    assert [sum(w["crashes"] for w in r["worker_stats"]) for r in summary["runs"]] == [2, 2]
 
 
 def test_worker_pages_add_up_and_rss_is_reported(summary):
