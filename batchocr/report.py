@@ -910,7 +910,7 @@ def _format_time(time: dict[str, float], restarts: dict[str, Any]) -> str:
         for name in ("engine", "decode", "recycle", "restart", "other")
     ]
     restart = (
-        f"; restart: {restarts['restarts']} new processes, respawn {restarts['respawn_seconds']:.1f} s"
+        f"; restart: {restarts['restarts']} new process{'es' if restarts['restarts'] > 1 else ''}, respawn {restarts['respawn_seconds']:.1f} s"
         f" + first pages {restarts['first_page_seconds']:.1f} s slower than average"
         if restarts["restarts"]
         else ""
@@ -936,8 +936,7 @@ def format_growth(growth: dict[str, Any], short: bool = False) -> str:
             "warm-up; RSS is sampled at most once per memory_sample_seconds)"
         )
     if low is None:
-        text = f"{_mb(rate)} (too few readings for an interval: no finding)"
-        return "?" if short else text
+        return "?" if short else f"too few independent readings to tell ({growth['readings']} readings)"
     interval = f"95% interval {_mb(low)} to {_mb(high)}"
     if short:
         return f"~0 ({_mb(low)}..{_mb(high)})" if not growth["measurable"] else f"{_mb(rate)} ({_mb(low)}..{_mb(high)})"
