@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -582,7 +583,7 @@ def test_html_report_is_self_contained_interactive_and_lists_pages(tmp_path):
     page = tmp_path / "report.html"
     report_html.write_html(report.chart_data(outputs), summary, report.format_text(summary), page)
     html = page.read_text()
-    assert "<script src" not in html and "<link" not in html  # nothing fetched: plotly.js is inline
+    assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=|<link", html)  # nothing fetched: plotly.js is inline
     assert "Plotly.newPlot" in html
     assert "pages done by this process" in html and "pid %{customdata[0]}" in html  # hover: worker, pages, RSS
     assert "file:///data/scans%20in/bad/scan%201.pdf#page=3" in html  # the failed page, linked
@@ -601,3 +602,13 @@ def test_html_thins_long_lines_keeping_peaks():
     assert (7777.0, 600.0, 7777) in kept
     assert kept[0] == points[0] and kept[-1] == points[-1]
     assert [p[0] for p in kept] == sorted(p[0] for p in kept)
+
+
+def test_low_confidence_list_is_bounded_least_confident_first():
+    records = [
+        {"path": f"p{i}.png", "page": 1, "low_confidence": True, "confidence": (i * 37) % 100} for i in range(500)
+    ]
+    flagged = report.low_confidence_pages(records, keep=10)
+    assert flagged.count == 500
+    assert [p["confidence"] for p in flagged.pages] == sorted(p["confidence"] for p in flagged.pages)
+    assert [p["confidence"] for p in flagged.pages] == sorted((i * 37) % 100 for i in range(500))[:10]
