@@ -612,3 +612,12 @@ def test_low_confidence_list_is_bounded_least_confident_first():
     assert flagged.count == 500
     assert [p["confidence"] for p in flagged.pages] == sorted(p["confidence"] for p in flagged.pages)
     assert [p["confidence"] for p in flagged.pages] == sorted((i * 37) % 100 for i in range(500))[:10]
+
+
+def test_missing_plotly_says_how_to_install(monkeypatch):
+    from batchocr import report_html
+
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    with pytest.raises(ConfigError, match=r"HTML report needs plotly.*-m pip install 'plotly>=5'"):
+        report_html.chart_figure([], {})
