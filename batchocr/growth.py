@@ -33,7 +33,8 @@ Points = list[tuple[float, float]]  # (pages done, RSS MB)
 CONFIDENCE = 0.95
 # Per 1,000 pages: the unit of every growth figure.
 PER = 1000
-# Fewer effective degrees of freedom than this: no interval (the figure is then no finding).
+# Fewer readings than parameters + this: no interval (the figure is then no finding); the
+# effective degrees of freedom of an interval never go below it.
 MIN_FREEDOM = 3
 
 
@@ -110,16 +111,20 @@ def _centred(points: Points) -> _Centred:
 
 def _interval(slope: float, residuals: list[list[float]], sxx: float, parameters: int):
     """(low, high) of the slope's 95% interval, widened for autocorrelated residuals; (None, None) when
-    fewer than MIN_FREEDOM effective degrees of freedom remain."""
+    fewer than MIN_FREEDOM readings are left over the parameters."""
     ssr = sum(e * e for group in residuals for e in group)
     n = sum(len(group) for group in residuals)
     if ssr == 0:  # a perfect line (a synthetic test, or a single reading per group)
         return (slope, slope) if n > parameters else (None, None)
     lag1 = sum(a * b for group in residuals for a, b in zip(group, group[1:], strict=False)) / ssr
     r = min(max(lag1, 0.0), 0.99)  # negative correlation would narrow the interval: not trusted
-    freedom = n * (1 - r) / (1 + r) - parameters
-    if freedom < MIN_FREEDOM:
+    if n - parameters < MIN_FREEDOM:
         return None, None
+    # Strongly correlated residuals can leave fewer effective readings than
+    # parameters; the interval is then as wide as MIN_FREEDOM independent
+    # readings would make it (tiny residuals around a steep leak still give
+    # a tight interval: a reading off by 0.1 MB must not hide 40 MB a page).
+    freedom = max(n * (1 - r) / (1 + r) - parameters, MIN_FREEDOM)
     half = t_quantile(freedom) * math.sqrt(ssr / freedom / sxx)
     return slope - half, slope + half
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from batchocr.errors import ConfigError, pip_hint
-from batchocr.report import RunSeries
+from batchocr.report import RunSeries, format_mb
 
 INSTALL_HINT = pip_hint("matplotlib>=3.7", "plot")
 FIGURE_SIZE = (11, 8)  # inches
@@ -224,7 +224,7 @@ def verdict(growth: dict[str, Any]) -> str:
         return "n/a (too few pages)"
     if low is None:
         return "too few readings to tell"
-    band = f"{low:+,.0f} to {high:+,.0f} MB"
+    band = f"{format_mb(low)} to {format_mb(high)} MB"
     if not growth["measurable"]:
         return f"no measurable growth (95%: {band} per 1,000 pages)"
-    return f"{rate:+,.0f} MB per 1,000 pages (95%: {band})"
+    return f"{format_mb(rate)} MB per 1,000 pages (95%: {band})"

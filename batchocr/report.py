@@ -852,9 +852,17 @@ def format_latest_run(latest: dict[str, Any]) -> str:
     return (
         f"{name}: {state}, exit code {latest.get('exit_code')}, "
         f"{_num(latest.get('pages_per_second'), '.2f')} pages/s over {_num(latest.get('seconds'), '.1f')} s "
-        f"(recycle every {latest['settings'].get('recycle_every')}, max worker RSS "
-        f"{latest['settings'].get('max_worker_rss')} MB)"
+        f"({_recycling(latest['settings'])})"
     )
+
+
+def _recycling(settings: dict[str, Any]) -> str:
+    every, limit = settings.get("recycle_every"), settings.get("max_worker_rss")
+    parts = [
+        "recycle every: auto" if every is None else f"recycle every {every} pages" if every else "",
+        f"max worker RSS {limit} MB" if limit else "",
+    ]
+    return ", ".join(p for p in parts if p) or "recycling off"
 
 
 def _format_run(run: dict[str, Any]) -> list[str]:
@@ -937,16 +945,20 @@ def format_growth(growth: dict[str, Any], short: bool = False) -> str:
         )
     if low is None:
         return "?" if short else f"too few independent readings to tell ({growth['readings']} readings)"
-    interval = f"95% interval {_mb(low)} to {_mb(high)}"
+    interval = f"95% interval {format_mb(low)} to {format_mb(high)}"
     if short:
-        return f"~0 ({_mb(low)}..{_mb(high)})" if not growth["measurable"] else f"{_mb(rate)} ({_mb(low)}..{_mb(high)})"
+        return (
+            f"~0 ({format_mb(low)}..{format_mb(high)})"
+            if not growth["measurable"]
+            else f"{format_mb(rate)} ({format_mb(low)}..{format_mb(high)})"
+        )
     detail = f"{growth['groups_used']} stretches, {growth['pages_covered']:,.0f} pages, {growth['readings']} readings"
     if not growth["measurable"]:
-        return f"no measurable growth ({_mb(rate)} MB per 1,000 pages, {interval}; {detail})"
-    return f"{_mb(rate)} MB per 1,000 pages ({interval}; {detail})"
+        return f"no measurable growth ({format_mb(rate)} MB per 1,000 pages, {interval}; {detail})"
+    return f"{format_mb(rate)} MB per 1,000 pages ({interval}; {detail})"
 
 
-def _mb(value: float) -> str:
+def format_mb(value: float) -> str:
     return f"{value:+,.1f}" if abs(value) < 100 else f"{value:+,.0f}"
 
 
