@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-Points = list[tuple[float, float]]  # (pages done, RSS MB)
+Points = Sequence[tuple[float, float]]  # (pages done, RSS MB)
 
 CONFIDENCE = 0.95
 # Per 1,000 pages: the unit of every growth figure.

@@ -212,9 +212,16 @@ def title(summary: dict[str, Any]) -> str:
     return (
         f"{summary.get('input_dir') or '(input unknown)'} -> {summary['output_dir']}{live}\n"
         f"{pages['ok']} ok, {pages['error']} error, {pages['timeout']} timeout; "
-        f"recycles {in_process} in-process, {restart} restart\n"
-        f"RSS across the run: {verdict(growth['across_run'])}; within recycle segments: {verdict(growth['within_segments'])}"
+        f"recycles {in_process} in-process, {restart} restart\n" + memory_line(growth)
     )
+
+
+def memory_line(growth: dict[str, Any]) -> str:
+    """Both growth figures, or one when no recycle split the run (then they are the same fit)."""
+    across, within = growth["across_run"], growth["within_segments"]
+    if across == within:
+        return f"RSS over the run (no recycles: one engine's life): {verdict(across)}"
+    return f"RSS across the run: {verdict(across)}; within recycle segments: {verdict(within)}"
 
 
 def verdict(growth: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ trough (``thin``), marks are capped, and the tables list at most
 from __future__ import annotations
 
 import html
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -336,20 +337,29 @@ def _cards(summary: dict[str, Any]) -> str:
 
 def _memory(summary: dict[str, Any]) -> str:
     growth = summary["growth"]
+    if growth["across_run"] == growth["within_segments"]:  # no recycles: one fit
+        figures = (
+            "<p>Over the run (no recycles, so across the run and within one engine's life are one figure): "
+            f"<span class='verdict'>{html.escape(verdict(growth['across_run']))}</span></p>"
+        )
+    else:
+        figures = (
+            f"<p>Across the run (every reading against the pages its worker slot has done, recycles included): "
+            f"<span class='verdict'>{html.escape(verdict(growth['across_run']))}</span></p>"
+            f"<p>Within recycle segments (one engine's life, from a (re)load to the next recycle): "
+            f"<span class='verdict'>{html.escape(verdict(growth['within_segments']))}</span></p>"
+        )
     return (
         "<section class='memory'><h2>Worker memory (RSS), all runs</h2>"
-        f"<p>Across the run (every reading against the pages its worker slot has done, recycles included): "
-        f"<span class='verdict'>{html.escape(verdict(growth['across_run']))}</span></p>"
-        f"<p>Within recycle segments (one engine's life, from a (re)load to the next recycle): "
-        f"<span class='verdict'>{html.escape(verdict(growth['within_segments']))}</span></p>"
-        "<p class='muted'>Each figure is a least-squares slope with its 95% interval, widened for readings that "
+        + figures
+        + "<p class='muted'>Each figure is a least-squares slope with its 95% interval, widened for readings that "
         "follow one another; when the interval includes 0, page-to-page noise exceeds any growth. Growth within "
         "segments that does not show across the run is a leak recycling contains; growth across the run is one it "
         "does not.</p></section>"
     )
 
 
-def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def _table(headers: list[str], rows: list[list[str]], numeric: Collection[int] = frozenset()) -> str:
     head = "".join(f"<th class='{'num' if i in numeric else ''}'>{h}</th>" for i, h in enumerate(headers))
     body = "".join(
         "<tr>" + "".join(f"<td class='{'num' if i in numeric else ''}'>{c}</td>" for i, c in enumerate(row)) + "</tr>"
