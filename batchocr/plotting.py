@@ -36,7 +36,7 @@ INSTALL_HINT = pip_hint("matplotlib>=3.7", "plot")
 FIGURE_SIZE = (11, 8)  # inches
 DPI = 100  # FIGURE_SIZE x DPI = 1100 x 800 px
 RESTART_COLOUR = "black"
-RECYCLE_TICK, RESTART_TICK = 0.03, 0.06  # tick heights, as a share of the RSS panel
+RECYCLE_TICK, RESTART_TICK = 0.05, 0.09  # tick heights, as a share of the RSS panel
 
 
 def _pyplot():
@@ -129,7 +129,7 @@ def _draw_recycles(ax, charts: list[RunSeries], colours: dict[int, Any]) -> None
         if not marks:
             continue  # the legend lists only what occurred
         colour = [RESTART_COLOUR if mode == "restart" else colours.get(e.get("worker"), "grey") for e in marks]
-        ax.vlines([e["t"] for e in marks], 0, height, transform=spots, colors=colour, linewidth=0.7)
+        ax.vlines([e["t"] for e in marks], 0, height, transform=spots, colors=colour, linewidth=0.9)
         ax.plot(
             [],
             [],
@@ -221,7 +221,7 @@ def memory_line(growth: dict[str, Any]) -> str:
     across, within = growth["across_run"], growth["within_segments"]
     if across == within:
         return f"RSS over the run (no recycles: one engine's life): {verdict(across)}"
-    return f"RSS across the run: {verdict(across)}; within recycle segments: {verdict(within)}"
+    return f"RSS across the run: {verdict(across)}\nRSS within recycle segments: {verdict(within)}"
 
 
 def verdict(growth: dict[str, Any]) -> str:

@@ -561,7 +561,7 @@ def test_png_legend_ticks_and_title(tmp_path):
         title = fig._suptitle.get_text()
         assert title.startswith(f"/data/scans in -> {tmp_path}")
         assert "RSS across the run: no measurable growth (95%:" in title
-        assert "within recycle segments:" in title
+        assert "\nRSS within recycle segments:" in title
     finally:
         plt.close(fig)
     crashed = many_recycles_outputs(tmp_path, recycles=20, crash=True)
