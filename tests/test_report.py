@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import batchocr_env, read_jsonl, text_page
 
-from batchocr import report
+from batchocr import chart_data, report
 from batchocr.errors import ConfigError
 
 FAKE = "fault_engines:FakeEngine"
@@ -370,7 +370,7 @@ def test_failure_cause_masks_particulars():
 
 
 def test_rolling_rate():
-    series = report.rolling_rate([i * 0.5 for i in range(1, 41)], end=20.0, window=5.0, points=20)
+    series = chart_data.rolling_rate([i * 0.5 for i in range(1, 41)], end=20.0, window=5.0, points=20)
     assert series[-1] == (20.0, pytest.approx(2.0))
     assert max(rate for _, rate in series) == pytest.approx(2.0, abs=0.21)
 
@@ -514,12 +514,12 @@ def test_a_live_run_is_shown_live_and_a_dead_one_as_dead(tmp_path):
 def test_throughput_window_spans_several_pages():
     """Two workers busy on 10 s pages for 60 s: a 5 s window would read 0 between pages."""
     times = [t for t in range(10, 61, 10) for _ in range(2)]
-    window = report.throughput_window(60.0, pages=len(times), workers=2)
+    window = chart_data.throughput_window(60.0, pages=len(times), workers=2)
     assert window >= 20
-    series = report.rolling_rate(times, end=60.0, window=window, points=120)
+    series = chart_data.rolling_rate(times, end=60.0, window=window, points=120)
     assert all(rate > 0 for t, rate in series if t >= 10)
-    assert report.throughput_window(3600.0, pages=36_000, workers=2) == 120  # fast pages: as before
-    assert report.throughput_window(8.0, pages=2, workers=2) == 8.0  # never longer than the run
+    assert chart_data.throughput_window(3600.0, pages=36_000, workers=2) == 120  # fast pages: as before
+    assert chart_data.throughput_window(8.0, pages=2, workers=2) == 8.0  # never longer than the run
 
 
 def many_recycles_outputs(tmp_path, recycles=200, crash=False) -> report.Outputs:
@@ -550,7 +550,7 @@ def test_png_legend_ticks_and_title(tmp_path):
 
     outputs = many_recycles_outputs(tmp_path, recycles=200)
     summary = report.summarize(outputs)
-    fig = plotting.figure(report.chart_data(outputs), summary)
+    fig = plotting.figure(chart_data.chart_data(outputs), summary)
     try:
         rss_ax = fig.axes[0]
         labels = [t.get_text() for t in rss_ax.get_legend().get_texts()]
@@ -565,7 +565,7 @@ def test_png_legend_ticks_and_title(tmp_path):
     finally:
         plt.close(fig)
     crashed = many_recycles_outputs(tmp_path, recycles=20, crash=True)
-    fig = plotting.figure(report.chart_data(crashed), report.summarize(crashed))
+    fig = plotting.figure(chart_data.chart_data(crashed), report.summarize(crashed))
     try:
         assert "crash (1)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     finally:
@@ -581,7 +581,7 @@ def test_html_report_is_self_contained_interactive_and_lists_pages(tmp_path):
                          "error": "cannot decode", "worker": 1, "pid": 1, "t": 50.0}]  # fmt: skip
     summary = report.summarize(outputs)
     page = tmp_path / "report.html"
-    report_html.write_html(report.chart_data(outputs), summary, report.format_text(summary), page)
+    report_html.write_html(chart_data.chart_data(outputs), summary, report.format_text(summary), page)
     html = page.read_text()
     assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=|<link", html)  # nothing fetched: plotly.js is inline
     assert "Plotly.newPlot" in html
