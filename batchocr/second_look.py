@@ -49,7 +49,7 @@ class Reading:
     text: str
     confidence: float | None  # mean word confidence 0-100
     lines: list[TextLine] = field(default_factory=list)
-    straighten: Straighten | None = None
+    straighten: Straighten = field(default_factory=lambda: Straighten((0, 0)))  # none: as stored
     psm: int | None = None  # the page segmentation mode the pass used
 
     def characters(self) -> int:

@@ -437,7 +437,7 @@ class AsposeEngine(Engine):
         output = self._api.recognize(self._input(page), self._settings)
         result = output[0]
         text = _strip_trial_banner(result.recognition_text)
-        if self._spellcheck is not None:
+        if self._spellcheck is not None and self._ai is not None:  # built together
             self._ai.run_postprocessor(output)
             text = _strip_trial_banner(self._spellcheck.get_result()[0].result)
         lines = [_text_line(line) for line in result.recognition_lines_result]
