@@ -164,7 +164,7 @@ def _file(rel: str, entry: os.DirEntry, counting: tuple[PdfPageCounter, Known | 
     if info is not None and not stat.S_ISREG(info.st_mode):
         return Skipped(rel, f"not a regular file ({_special_kind(info.st_mode)})")  # never opened: a FIFO would block
     recorded = known(rel) if known is not None and info is not None else None
-    if recorded is not None and recorded[:2] == (info.st_size, info.st_mtime_ns):
+    if recorded is not None and info is not None and recorded[:2] == (info.st_size, info.st_mtime_ns):
         return FoundFile(path=entry.path, rel=rel, size=info.st_size, mtime_ns=info.st_mtime_ns, pages=recorded[2])
     kind = identify(entry.path) if info is not None else None
     if kind is None and not named_like_a_page(entry.name):

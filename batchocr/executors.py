@@ -9,7 +9,7 @@ Transports are imported only when chosen (Ray is an optional extra).
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,6 +25,5 @@ EXECUTORS = {
 def make_executor(settings: Settings, run_started: float, sink: RunSink) -> Supervisor:
     from batchocr.supervisor import Supervisor
 
-    module_name, _, class_name = EXECUTORS[settings.executor].partition(":")
-    transport_class = getattr(importlib.import_module(module_name), class_name)
+    transport_class = pkgutil.resolve_name(EXECUTORS[settings.executor])
     return Supervisor(settings, run_started, sink, transport_class(settings, run_started))

@@ -93,7 +93,7 @@ class LedgerSource:
         self._thread_done = False  # the thread's _DONE was absorbed
         self._ready: deque[WorkItem] = deque()
         self._dry = False  # the ledger had nothing more to hand out after discovery ended
-        self._changes: dict[int, str] = {}  # fingerprint id -> what differs from this run's
+        self._changes: dict[int | None, str] = {}  # fingerprint id -> what differs from this run's
 
     # --- the discovery thread ---------------------------------------------------
     def start(self) -> None:

@@ -4,18 +4,19 @@ Data flow::
 
     Supervisor --send--> LocalTransport --command pipe--> worker_main (spawned process)
         ^                    |                                 |  WorkerSession: decode,
-        |                    |<----reply pipe (frames)---------+  recognise, recycle
-        +-------wait---------+<----stderr pipe (fd 1 and 2)----+
-                             +<----process sentinel (it ended)
+        +-------wait---------+<-- queue <-- relay thread <-----+  recognise, recycle
+                                            (reply pipe, then its end)
+                             tap thread <-- stderr pipe (fd 1 and 2)
 
-The supervisor waits on every worker's reply pipe, stderr pipe and process
-sentinel at once (``selectors``) and reads only what is there, assembling
-replies itself from length-prefixed frames: a worker frozen half-way
-through a reply (SIGSTOP, a stalled disk) never blocks the supervisor, and
-its deadline catches it.  A death is noticed as soon as it happens,
-whatever the cause (segfault, SIGKILL, OOM killer, ``os._exit``), and never
-hangs the run (unlike ``multiprocessing.Pool``) nor fails the other pages
-(unlike ``ProcessPoolExecutor``).
+Each worker has two supervisor-side threads.  Its relay thread reads its
+replies in order and then reports its end, so a worker frozen half-way
+through a reply (SIGSTOP, a stalled disk) blocks only that thread, and its
+deadline catches it; its tap thread reads its stdout and stderr so it never
+blocks on a full pipe.  The run loop waits on one queue.  A death is noticed
+as soon as it happens, whatever the cause (segfault, SIGKILL, OOM killer,
+``os._exit``), and never hangs the run (unlike ``multiprocessing.Pool``) nor
+fails the other pages (unlike ``ProcessPoolExecutor``).  Processes are reaped
+only by the run loop's thread.
 """
 
 from __future__ import annotations
@@ -23,54 +24,22 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import selectors
+import queue
 import signal
-import struct
-from collections import deque
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from batchocr import protocol
 from batchocr.config import Settings
 from batchocr.errors import RunAborted
 from batchocr.stderr_tap import StderrTap
+from batchocr.supervisor import Transport
 
-FRAME_HEADER = struct.Struct("!Q")  # the pickled message's length
-MAX_FRAME_BYTES = 1 << 30  # a reply claiming more is garbage: the worker is killed
+MAX_REPLY_BYTES = 1 << 30  # a reply claiming more is garbage: the worker is killed
 READ_BYTES = 1 << 16
-WRITE_BYTES = 1 << 20
-OUTPUT_BYTES_PER_READ = 1 << 20  # of a worker's stderr per wake-up
 JOIN_SECONDS = 5.0  # a process whose sentinel fired, or was SIGKILLed, ends within this
-
-
-class FrameReader:
-    """Reassembles length-prefixed pickles from bytes arriving in any split."""
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Any]:
-        self._buffer += data
-        messages = []
-        while len(self._buffer) >= FRAME_HEADER.size:
-            (size,) = FRAME_HEADER.unpack_from(self._buffer)
-            if size > MAX_FRAME_BYTES:
-                raise ValueError(f"frame of {size} bytes")
-            end = FRAME_HEADER.size + size
-            if len(self._buffer) < end:
-                break
-            messages.append(pickle.loads(self._buffer[FRAME_HEADER.size : end]))
-            del self._buffer[:end]
-        return messages
-
-
-def write_frame(fd: int, message: Any) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(FRAME_HEADER.pack(len(data)) + data)
-    while view:  # in pieces: a pipe holds 64 kB, and the reader takes them as they come
-        view = view[os.write(fd, view[:WRITE_BYTES]) :]
-
 
 # --- worker process side -----------------------------------------------------
 
@@ -94,17 +63,11 @@ def worker_main(
     from batchocr.worker import WorkerSession
 
     session = WorkerSession(settings, worker_id, run_started)
-    frames, pending = FrameReader(), deque[Any]()
     while True:
-        while not pending:
-            data = os.read(commands.fileno(), READ_BYTES)
-            if not data:  # the supervisor is gone: nothing to report to
-                return
-            pending.extend(frames.feed(data))
-        reply = session.handle(pending.popleft())
         try:
-            write_frame(replies.fileno(), reply)
-        except OSError:  # the supervisor is gone
+            reply = session.handle(commands.recv())
+            replies.send(reply)
+        except (EOFError, OSError):  # the supervisor is gone: nothing to report to
             return
         if protocol.is_final(reply):
             return
@@ -126,22 +89,21 @@ def _die_with_parent() -> None:
 
 # --- supervisor side ----------------------------------------------------------
 
+Event = tuple["LocalWorker", "protocol.Reply | None"]  # None: the process ended
+
 
 @dataclass(eq=False)
 class LocalWorker:
-    """A worker process and our ends of its pipes."""
+    """A worker process, our end of its command pipe, and its two threads."""
 
     worker_id: int
     process: multiprocessing.process.BaseProcess
-    commands: Connection  # we write
-    replies: Connection  # we read
-    output: Connection  # we read: its stderr and stdout
+    commands: Connection
     tap: StderrTap
-    frames: FrameReader = field(default_factory=FrameReader)
-    ended: bool = False
+    tap_thread: threading.Thread
 
 
-class LocalTransport:
+class LocalTransport(Transport):
     """Worker processes on this machine (``--executor local``, the default)."""
 
     start_hint = ""
@@ -150,32 +112,26 @@ class LocalTransport:
         self.settings = settings
         self.run_started = run_started
         self._ctx = multiprocessing.get_context("spawn")  # never fork: engines hold native state
-        self._selector = selectors.DefaultSelector()
+        self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._workers: list[LocalWorker] = []
-
-    def open(self) -> None:
-        pass
 
     def default_workers(self) -> int:
         return self.settings.resolved_workers()
 
     def start(self, worker_id: int) -> LocalWorker:
         try:
-            worker = self._spawn(worker_id)
+            worker, replies = self._spawn(worker_id)
         except OSError as exc:  # too many open files, no memory to fork, ...
             raise RunAborted(
                 f"cannot start a worker process: {exc.strerror or exc}; "
                 "try fewer --workers, or raise the limit it hit (ulimit -n for open files)"
             ) from None
         self._workers.append(worker)
-        for conn, what in ((worker.replies, "replies"), (worker.output, "output")):
-            os.set_blocking(conn.fileno(), False)
-            self._selector.register(conn.fileno(), selectors.EVENT_READ, (worker, what))
-        self._selector.register(worker.process.sentinel, selectors.EVENT_READ, (worker, "ended"))
+        threading.Thread(target=self._relay, args=(worker, replies), daemon=True).start()
         self.send(worker, protocol.Start())
         return worker
 
-    def _spawn(self, worker_id: int) -> LocalWorker:
+    def _spawn(self, worker_id: int) -> tuple[LocalWorker, Connection]:
         opened: list[Connection] = []
         try:
             for _ in range(3):
@@ -192,104 +148,77 @@ class LocalTransport:
             for conn in opened:
                 conn.close()
             raise
-        for conn in (cmd_read, rep_write, out_write):  # the child's ends: so its death shows as EOF
+        for conn in (cmd_read, rep_write, out_write):  # the child's ends: so its death shows as end of file
             conn.close()
-        return LocalWorker(worker_id, process, cmd_write, rep_read, out_read, StderrTap(worker_id))
+        tap = StderrTap(worker_id)
+        tap_thread = threading.Thread(target=_tap_output, args=(out_read, tap), daemon=True)
+        tap_thread.start()
+        return LocalWorker(worker_id, process, cmd_write, tap, tap_thread), rep_read
 
     def send(self, worker: LocalWorker, command: protocol.Command) -> None:
         try:
-            write_frame(worker.commands.fileno(), command)
+            worker.commands.send(command)  # small, and one at a time: never blocks
         except OSError:
-            pass  # it died meanwhile: its sentinel says so
+            pass  # it died meanwhile: its relay says so
 
     def kill(self, worker: LocalWorker) -> None:
-        if worker.process.is_alive():
-            worker.process.kill()
+        worker.process.kill()  # a no-op once it is reaped
 
     def wait(self, timeout: float) -> list[tuple[Any, protocol.Reply | protocol.Exited]]:
-        happened: list[tuple[Any, protocol.Reply | protocol.Exited]] = []
-        for key, _ in self._selector.select(timeout):
-            worker, what = key.data
-            if worker.ended:
-                continue  # finished earlier in this round
-            if what == "replies":
-                self._read_replies(worker, happened)
-            elif what == "output":
-                self._read_output(worker)
-            else:
-                self._end(worker, happened)
-        return happened
+        try:
+            events = [self._events.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while not self._events.empty():  # everything that came, not one per wake-up
+            events.append(self._events.get())
+        return [(worker, self._end(worker) if reply is None else reply) for worker, reply in events]
 
     def close(self) -> None:
         """Kill every worker still running and reap it (no orphans)."""
         for worker in self._workers:
             self.kill(worker)
         for worker in list(self._workers):
-            self._end(worker, [])
-        self._selector.close()
+            self._end(worker)
 
-    # --- reading -------------------------------------------------------------
-    def _read_replies(self, worker: LocalWorker, happened: list) -> None:
-        data, eof = _read_available(worker.replies)
-        try:
-            for reply in worker.frames.feed(data):
-                happened.append((worker, reply))
-        except Exception:  # not our framing or not unpicklable: nothing more to trust
-            self.kill(worker)
-            return
-        if eof:  # it closed its end: its sentinel follows
-            self._unregister(worker.replies)
+    def _relay(self, worker: LocalWorker, replies: Connection) -> None:
+        """A thread per worker: its replies in order, then ``None`` once it ended.
 
-    def _read_output(self, worker: LocalWorker, until_eof: bool = False) -> None:
-        while True:  # a flood is read in bounded pieces: the tap keeps only a tail
-            data, eof = _read_available(worker.output, OUTPUT_BYTES_PER_READ)
-            worker.tap.feed(data)
-            if eof:
-                self._unregister(worker.output)
-            if eof or not data or not until_eof:
-                return
+        It never reaps the process (the run loop does, in ``_end``): only
+        one thread may wait for a child."""
+        with replies:
+            try:
+                while wait([replies, worker.process.sentinel]) and replies.poll():
+                    reply = pickle.loads(replies.recv_bytes(MAX_REPLY_BYTES))
+                    self._events.put((worker, reply))
+            except EOFError:
+                pass  # it closed its end: it is ending
+            except Exception:  # not our framing, or not unpicklable: nothing more to trust
+                self.kill(worker)
+        wait([worker.process.sentinel])  # a lingering one is killed by its deadline
+        self._events.put((worker, None))
 
-    def _end(self, worker: LocalWorker, happened: list) -> None:
-        """The process ended (or is being reaped): what it still sent, then ``Exited``."""
-        if worker.ended:
-            return
+    def _end(self, worker: LocalWorker) -> protocol.Exited:
+        """Reap a process that ended (or is being killed): its ``Exited``."""
         worker.process.join(JOIN_SECONDS)
         if worker.process.exitcode is None:  # its pipes broke but it lingers
             worker.process.kill()
             worker.process.join(JOIN_SECONDS)
-        if not worker.replies.closed:  # what it wrote before it ended is still there
-            self._read_replies(worker, happened)
-        self._read_output(worker, until_eof=True)
-        worker.tap.close()
-        worker.ended = True
-        for conn in (worker.replies, worker.output, worker.commands):
-            self._unregister(conn)
-            conn.close()
-        self._selector.unregister(worker.process.sentinel)
-        self._workers.remove(worker)
-        happened.append((worker, protocol.Exited(_exit_cause(worker.process.exitcode), worker.tap.tail())))
-
-    def _unregister(self, conn: Connection) -> None:
-        if not conn.closed and conn.fileno() in self._selector.get_map():
-            self._selector.unregister(conn.fileno())
+        worker.tap_thread.join(JOIN_SECONDS)  # its last stderr lines
+        worker.commands.close()
+        if worker in self._workers:
+            self._workers.remove(worker)
+        return protocol.Exited(_exit_cause(worker.process.exitcode), worker.tap.tail())
 
 
-def _read_available(conn: Connection, limit: int | None = None) -> tuple[bytes, bool]:
-    """What is readable now without blocking, up to ``limit`` bytes: (bytes, end of file)."""
-    if conn.closed:
-        return b"", True
-    chunks: list[bytes] = []
-    while limit is None or len(chunks) * READ_BYTES < limit:
+def _tap_output(output: Connection, tap: StderrTap) -> None:
+    """A thread per worker: its stdout and stderr into its tap, as they come."""
+    with output:
         try:
-            data = os.read(conn.fileno(), READ_BYTES)
-        except BlockingIOError:
-            return b"".join(chunks), False
+            while data := os.read(output.fileno(), READ_BYTES):
+                tap.feed(data)
         except OSError:
-            return b"".join(chunks), True
-        if not data:
-            return b"".join(chunks), True
-        chunks.append(data)
-    return b"".join(chunks), False
+            pass
+    tap.close()
 
 
 def _exit_cause(code: int | None) -> str:

@@ -38,6 +38,7 @@ from typing import Any
 from batchocr import protocol
 from batchocr.config import Settings
 from batchocr.ray_cluster import connect, import_ray, ray_reason
+from batchocr.supervisor import Transport
 
 # Ray resources and fault handling of one worker actor: one CPU (engines are
 # single-threaded); Ray restarts and retries nothing, the supervisor decides.
@@ -77,7 +78,7 @@ class ActorHandle:
     ended: bool = False
 
 
-class RayTransport:
+class RayTransport(Transport):
     """Workers as Ray actors (``--executor ray``).  Driver (supervisor) side."""
 
     start_hint = " (Ray: does the cluster have a free CPU for each worker?)"

@@ -140,8 +140,8 @@ def _record_fingerprint(ledger: Ledger, out_dir: Path, current: dict[str, Any], 
 
 def _legacy_fingerprint(out_dir: Path) -> dict[str, Any]:
     info = _legacy_run_info(out_dir)
-    engine = info.get("engine") if isinstance(info.get("engine"), dict) else {}
-    settings = info.get("settings") if isinstance(info.get("settings"), dict) else {}
+    engine = info["engine"] if isinstance(info.get("engine"), dict) else {}
+    settings = info["settings"] if isinstance(info.get("settings"), dict) else {}
     known = {"engine_version": engine.get("version"), "lang": settings.get("lang")}
     return {k: v for k, v in known.items() if v is not None}
 

@@ -57,11 +57,11 @@ class RunSink(Protocol):
 
 
 class Transport(Protocol):
-    """How workers are started and talked to.  One per executor."""
+    """How workers are started and talked to.  One per executor, subclassing this."""
 
     start_hint: str  # added to "workers cannot start" (e.g. where to look)
 
-    def open(self) -> None:
+    def open(self) -> None:  # optional: most transports need nothing
         """Get ready to start workers (e.g. connect to a cluster)."""
 
     def default_workers(self) -> int:
@@ -178,13 +178,10 @@ class Supervisor:
         return None  # a worker already accounted for
 
     def _wait_seconds(self) -> float:
-        deadlines = [s.deadline for s in self._slots.values() if s.deadline is not None]
-        if self._stop_deadline is not None:
-            deadlines.append(self._stop_deadline)
         if any(s.state is State.IDLE for s in self._slots.values()):
             return 0.0  # a worker waits for pages still being found: ask again now (take() waits briefly)
-        soonest = min(deadlines, default=time.monotonic() + TICK_SECONDS)
-        return max(0.0, min(TICK_SECONDS, soonest - time.monotonic()))
+        deadlines = [d for d in (self._stop_deadline, *(s.deadline for s in self._slots.values())) if d is not None]
+        return max(0.0, min([TICK_SECONDS, *(d - time.monotonic() for d in deadlines)]))
 
     # --- what workers say ----------------------------------------------------
     def _on_message(self, slot: Slot, message: protocol.Reply | protocol.Exited, dying: bool) -> None:
@@ -228,8 +225,7 @@ class Supervisor:
         if isinstance(message, protocol.PageDone) and slot.task is not None:
             slot.task = None
             self.sink.page_done(message.record)
-        events = getattr(message, "events", [])
-        self._emit(slot, events)
+        self._emit(slot, getattr(message, "events", []))
 
     def _emit(self, slot: Slot, events: list[dict[str, Any]]) -> None:
         for event in events:

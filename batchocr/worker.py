@@ -203,8 +203,8 @@ class PageWorker:
         rss_before = self._rss_mb()
         failure = self._try(self._free_engine)
         rss_after = self._rss_mb()
-        limit = self.settings.max_worker_rss
-        restart = failure is not None or (bool(limit) and rss_after > limit * RESTART_BELOW_SHARE)
+        limit = self.settings.max_worker_rss or 0  # 0: off
+        restart = failure is not None or (limit > 0 and rss_after > limit * RESTART_BELOW_SHARE)
         if not restart:
             failure = self._try(self._build_engine)
             restart = failure is not None

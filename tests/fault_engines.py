@@ -196,27 +196,28 @@ class StderrFloodFakeEngine(FakeEngine):
 
 class FreezeMidReplyFakeEngine(FakeEngine):
     """Pages named *freeze*: a 100 MB text, and the process SIGSTOPs itself
-    once 4 MB of its reply have gone into the pipe (watched through
-    /proc/self/io), i.e. in the middle of sending it."""
+    while its main thread is blocked writing that reply into the pipe (seen
+    in /proc/self/task/<tid>/syscall), i.e. in the middle of sending it."""
 
     name = "freeze-mid-reply-fake"
 
     def recognize(self, page) -> Recognition:
         result = super().recognize(page)
         if "freeze" in os.path.basename(page.path):
-            threading.Thread(target=_stop_after_writing, args=(_written() + 4 * 1024 * 1024,), daemon=True).start()
+            threading.Thread(target=_stop_while_writing, args=(threading.get_native_id(),), daemon=True).start()
             result.text = "x" * (100 * 1024 * 1024)
         return result
 
 
-def _written() -> int:
-    with open("/proc/self/io") as io:
-        return next(int(line.split()[1]) for line in io if line.startswith("wchar:"))
+WRITE_SYSCALL = {"x86_64": "1", "aarch64": "64"}[os.uname().machine]
 
 
-def _stop_after_writing(limit: int) -> None:
-    while _written() < limit:
-        time.sleep(0.001)
+def _stop_while_writing(tid: int) -> None:
+    while True:
+        with open(f"/proc/self/task/{tid}/syscall") as state:
+            if state.read().split(" ", 1)[0] == WRITE_SYSCALL:
+                break
+        time.sleep(0.0005)
     os.kill(os.getpid(), signal.SIGSTOP)
 
 

@@ -4,11 +4,8 @@ the executor matters (``executor`` fixture: local pool and Ray)."""
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections import Counter
-
-import pytest
 
 # --start-timeout short enough to wait out in a test: Ray needs longer just to
 # start an actor's process on a loaded 2-core machine.
@@ -134,17 +131,3 @@ def test_worker_stderr_is_capped_and_its_last_line_explains_a_crash(run_batchocr
     assert "its last stderr line: Error in pixGetWidth: pix not defined" in crash["error"]
     exits = [e for e in result.memory() if e["event"] == "exit" and "signal 9" in (e.get("cause") or "")]
     assert exits and all(e["stderr"][-1] == "Error in pixGetWidth: pix not defined" for e in exits)
-
-
-def test_reply_frames_survive_any_split_and_garbage_is_refused():
-    from batchocr.pool import FRAME_HEADER, FrameReader
-
-    message = {"text": "x" * 100_000, "page": 3}
-    data = pickle.dumps(message)
-    stream = (FRAME_HEADER.pack(len(data)) + data) * 2
-    reader, got = FrameReader(), []
-    for i in range(0, len(stream), 777):  # as a pipe hands out pieces
-        got += reader.feed(stream[i : i + 777])
-    assert got == [message, message]
-    with pytest.raises(ValueError, match="frame of"):
-        FrameReader().feed(b"\xff" * 16)  # a length no worker sends
