@@ -257,7 +257,10 @@ def main() -> None:
         # who goes first alternates too: a page cache or a neighbour's burst favours no one
         for name, contestant in contestants.items() if round_ % 2 == 0 else reversed(contestants.items()):
             seconds[name].append(contestant(pages_dir, files, args.workers))
-            print(f"  round {round_ + 1}: {name}: {seconds[name][-1]:.1f} s (load {os.getloadavg()[0]:.2f})", file=sys.stderr)
+            print(
+                f"  round {round_ + 1}: {name}: {seconds[name][-1]:.1f} s (load {os.getloadavg()[0]:.2f})",
+                file=sys.stderr,
+            )
 
     rate = {name: args.pages / statistics.median(s) for name, s in seconds.items()}
     figures = {
@@ -275,6 +278,10 @@ def main() -> None:
         "machine": machine(),
         "pages_per_second_median": {k: round(v, 3) for k, v in rate.items()},
         "ratio_to_batchocr": {k: round(v / rate["batchocr"], 3) for k, v in rate.items()},
+        # each round's own ratio: on a loaded machine, steadier than a ratio of medians
+        "ratio_to_batchocr_per_round": {
+            k: [round(b / c, 3) for b, c in zip(seconds["batchocr"], s, strict=True)] for k, s in seconds.items()
+        },
         "seconds": seconds,
     }
     print(
@@ -283,7 +290,11 @@ def main() -> None:
         f"median of {args.repeat} interleaved run(s), whole command timed"
     )
     for name, value in rate.items():
-        print(f"  {name:<26} {value:6.3f} pages/s   x{figures['ratio_to_batchocr'][name]:.2f} of batchocr")
+        per_round = figures["ratio_to_batchocr_per_round"][name]
+        print(
+            f"  {name:<30} {value:6.3f} pages/s   x{figures['ratio_to_batchocr'][name]:.2f} of batchocr "
+            f"(per round: {', '.join(f'{r:.2f}' for r in per_round)}; median {statistics.median(per_round):.2f})"
+        )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
