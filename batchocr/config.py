@@ -25,6 +25,7 @@ import psutil
 
 from batchocr.errors import ConfigError
 from batchocr.executors import EXECUTORS
+from batchocr.outputs import parse_formats
 
 ENV_PREFIX = "BATCHOCR_"
 # tesseract page segmentation modes that recognise text (0 and 2 only analyse)
@@ -54,6 +55,12 @@ class Settings:
     pdf_dpi: int = setting(300, "Resolution PDF pages are rendered at for OCR.", "input and output")
     force_ocr: bool = setting(
         False, "OCR every PDF page, also those with a usable text layer of their own.", "input and output"
+    )
+    formats: str = setting(
+        "",
+        "Per-file outputs besides results.jsonl, comma-separated: "
+        "txt, hocr, alto, tsv; written to OUTPUT_DIR/<format>/<input path>.<ext>.",
+        "input and output",
     )
 
     # --- the engine --------------------------------------------------------------
@@ -141,6 +148,10 @@ class Settings:
 
     def resolved_workers(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    def output_formats(self) -> tuple[str, ...]:
+        """The ``formats`` names, in the order given (validated at load)."""
+        return parse_formats(self.formats)
 
     def languages(self) -> list[str]:
         return [code for code in self.lang.split("+") if code]
@@ -303,6 +314,10 @@ def _validate(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    try:
+        s.output_formats()
+    except ValueError as exc:
+        raise ConfigError(f"formats: {exc}") from None
 
 
 def replace(settings: Settings, **changes: Any) -> Settings:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from batchocr.engines.base import TextLine
 from batchocr.pdf import PdfPageError, PdfReader, is_pdf
 
 # Our own pixel budget replaces Pillow's global one (checked before decoding).
@@ -31,6 +32,7 @@ class DecodedPage:
     path: str
     page: int  # 1-based
     text_layer: str | None = None  # a PDF page's own usable text: then no OCR is needed
+    text_lines: list[TextLine] = field(default_factory=list)  # ... and its lines and words, boxed
     _files: list[str] = field(default_factory=list, repr=False)
 
     def as_file(self, suffix: str = ".png") -> str:
@@ -99,7 +101,7 @@ def _pdf_page(path: str, page: int, max_pixels: int, dpi: int, use_text: bool) -
     # a page read from its text layer is never shown to an engine: a 1-bit
     # blank of its size (a few hundred kB at most) stands in for the pixels
     image = found.image if found.image is not None else Image.new("1", (found.width, found.height), 1)
-    return DecodedPage(image=image, path=path, page=page, text_layer=found.text)
+    return DecodedPage(image=image, path=path, page=page, text_layer=found.text, text_lines=found.lines)
 
 
 _PDF = PdfReader()

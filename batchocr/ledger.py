@@ -17,6 +17,11 @@ supervisor is its only writer (workers never see it).  One row per page::
                         (handed out after every new page: it cannot stall them)
       taken             the generation that handed it out (not handed twice)
 
+    outputs(rel, format)   the per-file output (``--formats``) of this file in
+                        this format was written from the records the ledger
+                        points at now; any new record of the file deletes
+                        the file's rows (the outputs are then stale)
+
 Why SQLite: resume becomes a query over an index instead of reading every
 record into memory; one file, transactions, crash-safe (WAL), in the
 standard library.  Commits are batched (``COMMIT_SECONDS``): a crash loses
@@ -56,6 +61,7 @@ CREATE TABLE IF NOT EXISTS pages (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pages_todo ON pages (todo, rel, page) WHERE todo > 0;
 CREATE INDEX IF NOT EXISTS pages_offset ON pages (offset) WHERE offset IS NOT NULL;
+CREATE TABLE IF NOT EXISTS outputs (rel BLOB NOT NULL, format TEXT NOT NULL, PRIMARY KEY (rel, format)) WITHOUT ROWID;
 """
 
 
@@ -67,6 +73,15 @@ class PageRow(NamedTuple):  # a tuple: a million of them are made per resume
     fingerprint: int | None
     status: str | None  # of its record; None: no record
     offset: int | None
+
+
+class FileSpan(NamedTuple):
+    page: int
+    pages: int | None
+    offset: int | None  # of its record in results.jsonl; None: no record
+    length: int | None
+    status: str | None
+    todo: int
 
 
 @dataclass(frozen=True)
@@ -217,6 +232,7 @@ class Ledger:
         recorded = self.db.execute(
             "SELECT count(offset) FROM pages WHERE rel = ? AND page > ?", (key, pages)
         ).fetchone()[0]
+        self.db.execute("DELETE FROM outputs WHERE rel = ?", (key,))
         self.db.execute("DELETE FROM pages WHERE rel = ? AND page > ?", (key, pages))
         return recorded
 
@@ -246,6 +262,7 @@ class Ledger:
         now superseded)."""
         key = (encode_rel(record["path"]), record["page"])
         before = self.db.execute("SELECT todo, offset FROM pages WHERE rel = ? AND page = ?", key).fetchone()
+        self.db.execute("DELETE FROM outputs WHERE rel = ?", key[:1])  # the file's outputs are stale now
         self.db.execute(
             """INSERT INTO pages (rel, page, pages, size, mtime_ns, fingerprint, status, attempts, run,
                                   offset, length, seen, todo)
@@ -275,6 +292,7 @@ class Ledger:
     def forget_records_from(self, offset: int) -> int:
         """results.jsonl lost everything from ``offset`` on: those pages have
         no record any more and are to do again.  Returns how many."""
+        self.db.execute("DELETE FROM outputs WHERE rel IN (SELECT rel FROM pages WHERE offset + length > ?)", (offset,))
         lost = self.db.execute(
             "UPDATE pages SET offset = NULL, length = NULL, status = NULL, todo = ? WHERE offset + length > ?",
             (NEW, offset),
@@ -301,6 +319,50 @@ class Ledger:
     def drop_gone(self, generation: int) -> int:
         """Forget the pages of files no longer present; their lines go at the next compaction."""
         return self.db.execute("DELETE FROM pages WHERE seen < ?", (generation,)).rowcount
+
+    # --- per-file outputs (``assembly``) ---------------------------------------
+    def file_spans(self, rel: str) -> list[FileSpan]:
+        """The file's pages in page order, with where their records are."""
+        return [
+            FileSpan(*row)
+            for row in self.db.execute(
+                "SELECT page, pages, offset, length, status, todo FROM pages WHERE rel = ? ORDER BY page",
+                (encode_rel(rel),),
+            )
+        ]
+
+    def file_waits(self, rel: str) -> bool:
+        """Some page of the file has no record yet or is to be done again.
+        Cheap (it stops at the first such page): asked after every record."""
+        return (
+            self.db.execute(
+                "SELECT 1 FROM pages WHERE rel = ? AND (offset IS NULL OR todo > 0) LIMIT 1", (encode_rel(rel),)
+            ).fetchone()
+            is not None
+        )
+
+    def files_after(self, after: bytes, limit: int) -> list[tuple[bytes, int, int, int, int, int]]:
+        """Up to ``limit`` files in path order after ``after``: (encoded path,
+        pages recorded in the ledger, max and min of ``pages``, pages with a
+        record and nothing to do, the least ``seen``)."""
+        return self.db.execute(
+            """SELECT rel, count(*), max(pages), min(pages), sum(offset IS NOT NULL AND todo = 0), min(seen)
+               FROM pages WHERE rel > ? GROUP BY rel ORDER BY rel LIMIT ?""",
+            (after, limit),
+        ).fetchall()
+
+    def outputs_of(self, keys: list[bytes]) -> dict[bytes, set[str]]:
+        """The formats marked written, by encoded path."""
+        found: dict[bytes, set[str]] = {}
+        for start in range(0, len(keys), MAX_PARAMS):
+            chunk = keys[start : start + MAX_PARAMS]
+            marks = ",".join("?" * len(chunk))
+            for key, name in self.db.execute(f"SELECT rel, format FROM outputs WHERE rel IN ({marks})", chunk):
+                found.setdefault(key, set()).add(name)
+        return found
+
+    def mark_output(self, rel: str, name: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO outputs VALUES (?, ?)", (encode_rel(rel), name))
 
     # --- the records, for compaction and checks -----------------------------
     def record_spans(self) -> Iterator[tuple[bytes, int, int, int]]:

@@ -8,11 +8,13 @@ never damaged.  ``run.json`` is replaced atomically (write, fsync, rename).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from batchocr.errors import OutputError
 
@@ -82,12 +84,26 @@ class JsonlWriter:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
+    text = encode_line(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n")
+    write_atomic(path, lambda fh: fh.write(text))
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Write a whole file with ``write(fh)``: into a temporary file beside
+    it, fsynced, then renamed over ``path``.  Readers (and a crash) see the
+    old file or the new one, never a part; a failed write leaves no
+    temporary file behind."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(encode_line(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class OutputLock:

@@ -39,6 +39,7 @@ from batchocr.fingerprint import digest, same_as_far_as_known, settings_fingerpr
 from batchocr.ledger import LEDGER, Ledger
 from batchocr.ledger_source import DiscoveryStats, LedgerSource
 from batchocr.output import MEMORY, RESULTS, RUN_INFO
+from batchocr.outputs import format_names
 from batchocr.results import SET_ASIDE, adopt_tail, compact, finish_interrupted_compaction, repair_torn_tail
 
 SHOWN_GONE_FILES = 10
@@ -169,7 +170,7 @@ def finish_resume(resume: Resume, found: DiscoveryStats, sink, drop_missing: boo
 
 def move_aside(out_dir: Path) -> Path | None:
     """``--restart``: move earlier outputs into ``previous-<time>/``, never delete them."""
-    names = (RESULTS, MEMORY, RUN_INFO, SET_ASIDE, LEDGER, LEDGER + "-wal", LEDGER + "-shm")
+    names = (RESULTS, MEMORY, RUN_INFO, SET_ASIDE, LEDGER, LEDGER + "-wal", LEDGER + "-shm", *format_names())
     present = [out_dir / name for name in names if (out_dir / name).exists()]
     if not present:
         return None

@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 import batchocr
+from batchocr.assembly import Assembler
 from batchocr.config import Settings
 from batchocr.engines import engine_class
 from batchocr.errors import ConfigError, ExitCode, NoPages, RunAborted, exit_code_for_signal
@@ -129,7 +130,11 @@ def _run_resumed(
             f"no pages found under {os.path.abspath(input_dir)} ({_count(skipped, 'file')} there, none an image "
             "or PDF); is it the right directory, and is it mounted?"
         )
-    sink = OutputSink(out_dir, resume.ledger, resume.stamp, resume.fingerprint, counts, info["started_epoch"])
+    formats = settings.output_formats()
+    assembler = Assembler(resume.ledger, input_dir, out_dir, out_dir / RESULTS, formats) if formats else None
+    sink = OutputSink(
+        out_dir, resume.ledger, resume.stamp, resume.fingerprint, counts, info["started_epoch"], assembler
+    )
     executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
     pending = source.remaining()  # known once a small discovery has ended
@@ -161,6 +166,7 @@ def _execute(
         executor.run(Scheduler(source, settings.retries, engine.name))
         if INTERRUPTS.signum is None and not sink.counts.too_many_failures:
             source.finish_discovery()  # nothing was to do in the rest: account for it
+            sink.write_missing_outputs(stop_requested=lambda: INTERRUPTS.signum is not None)
     except BaseException as exc:  # run.json says how it ended, whatever happened
         if isinstance(exc, RunAborted):
             info["aborted"], info["exit_code"] = str(exc), int(exc.exit_code)
@@ -171,9 +177,11 @@ def _execute(
         source.close()
         progress.close()
         try:
-            sink.close()
+            sink.close(finish_outputs=INTERRUPTS.signum is None)
         except OSError:
             pass  # reported above; the lines written so far are whole
+        if sink.assembler is not None:
+            info["outputs"] = {"formats": list(sink.assembler.formats), **sink.assembler.stats.to_json()}
         info["resume"] = _finish_resume_best_effort(resume, source, sink, drop_missing)
         _finish_run_info(info, sink.counts, source.stats, INTERRUPTS.signal_name)
         _write_run_info_best_effort(Path(info["output_dir"]), info)
@@ -318,6 +326,8 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
         print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
     if counts.failed > len(counts.failures):
         print(f'  ... and {counts.failed - len(counts.failures)} more (status != "ok" in {RESULTS})', file=sys.stderr)
+    for line in _output_lines(info.get("outputs"), out_dir):
+        print(f"  {line}", file=sys.stderr)
     for problem in info["discovery_problems"][:SHOWN_FAILURES]:
         print(f"  skipped: {problem['path']}: {problem['problem']}", file=sys.stderr)
     if info.get("exit_code") == ExitCode.NO_PAGES:
@@ -345,4 +355,24 @@ def _resume_lines(info: dict[str, Any]) -> list[str]:
         lines.append(f"{gone} pages of files no longer present ({verb}): {files}")
     if resume.get("lost_records"):
         lines.append(f"{resume['lost_records']} records were cut from {RESULTS} during the run: run again to redo them")
+    return lines
+
+
+def _output_lines(outputs: dict[str, Any] | None, out_dir: Path) -> list[str]:
+    """What --formats wrote, which files hold failed pages, what could not be written."""
+    if not outputs:
+        return []
+    written = ", ".join(f"{name} {outputs['written'].get(name, 0)}" for name in outputs["formats"])
+    lines = [f"outputs: {_count(outputs['files'], 'file')} written this run ({written}) -> {out_dir}/<format>/"]
+    failed = outputs["files_with_failed_pages"]
+    if failed:
+        more = ", ..." if failed > len(outputs["failed_files"]) else ""
+        lines.append(
+            f"{_count(failed, 'file')} with failed pages (empty pages in the outputs; a re-run retries them): "
+            + ", ".join(outputs["failed_files"])
+            + more
+        )
+    if outputs["errors"]:
+        lines.append(f"{outputs['errors']} outputs could not be written (a re-run tries again):")
+        lines += [f"  {error}" for error in outputs["error_list"]]
     return lines

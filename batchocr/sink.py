@@ -4,7 +4,8 @@
 time, the settings it was made with), appended to results.jsonl, and its
 page marked done in the ledger, in that order, so a crash between the two
 leaves a record the next run reads back (``results.adopt_tail``), never a
-page marked done without its record.  Counting, the failure policy and the
+page marked done without its record.  Then the file's per-file outputs are
+queued if it is complete (``assembly``).  Counting, the failure policy and the
 progress bar are ``RunCounts``.
 """
 
@@ -15,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
@@ -23,6 +24,9 @@ from batchocr.ledger import Ledger
 from batchocr.output import MEMORY, RESULTS, JsonlWriter
 from batchocr.records import OK
 from batchocr.results import ResultsWriter
+
+if TYPE_CHECKING:
+    from batchocr.assembly import Assembler
 
 SHOWN_FAILURES = 10  # failures kept by path for the summary (all are counted)
 MIN_PAGES_FOR_FAILED_SHARE = 20  # judge the failure share only after this many pages
@@ -80,6 +84,7 @@ class OutputSink:
         fingerprint: int,
         counts: RunCounts,
         run_started: float,
+        assembler: Assembler | None = None,
     ) -> None:
         self.run_started = run_started
         # Tags every line, so runs resumed into the same files stay apart.
@@ -92,6 +97,7 @@ class OutputSink:
         self.lost_records = 0  # records cut from results.jsonl by someone else mid-run
         self.results = ResultsWriter(out_dir / RESULTS, on_truncated=self._truncated)
         self.memory_log = JsonlWriter(out_dir / MEMORY)
+        self.assembler = assembler  # per-file outputs (--formats), or None
 
     def page_done(self, record: dict[str, Any]) -> None:
         record["t"] = round(time.time() - self.run_started, 3)  # when it was recorded
@@ -102,6 +108,8 @@ class OutputSink:
         if superseded:
             self.superseded += 1
             self.ledger.set_meta("superseded", int(self.ledger.meta("superseded") or 0) + 1)
+        if self.assembler is not None:
+            self.assembler.file_recorded(record["path"])
         self.ledger.commit_if_due()
         self.counts.add(record, failed_before)
 
@@ -112,8 +120,18 @@ class OutputSink:
         event["run"] = self.run_id
         self.memory_log.write(event)
 
-    def close(self) -> None:
+    def write_missing_outputs(self, stop_requested: Callable[[], bool]) -> None:
+        """After a run that went to its end: every present, complete file's
+        requested outputs that are missing or stale (``assembly``)."""
+        if self.assembler is not None:
+            self.assembler.sweep(self.ledger.generation, stop_requested)
+
+    def close(self, finish_outputs: bool = True) -> None:
+        """``finish_outputs``: write the outputs already queued (False on an
+        interrupt: the next run writes them)."""
         try:
+            if self.assembler is not None:
+                self.assembler.close(finish=finish_outputs)
             self.results.close()
             self.memory_log.close()
         finally:

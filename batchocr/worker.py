@@ -137,7 +137,7 @@ class PageWorker:
                 decode_ms=decode_ms,
                 width=width,
                 height=height,
-                lines=[],
+                lines=[line.as_record() for line in page.text_lines],
                 **common,
             )
         engine_started = time.perf_counter()
@@ -276,7 +276,7 @@ def _recognition_fields(result: Recognition) -> dict[str, Any]:
     fields = {
         "text": result.text,
         "confidence": result.confidence,
-        "lines": [{"text": ln.text, "confidence": ln.confidence, "bbox": ln.bbox} for ln in result.lines],
+        "lines": [line.as_record() for line in result.lines],
     }
     clash = sorted(set(result.extra) & RESERVED_FIELDS)
     if clash:

@@ -233,7 +233,8 @@ def test_recognize_trial_page_then_recycle_several_times(tmp_path, cache_dir, us
                 r = engine.recognize(page)
                 page.close()
                 results.append(dict(text=r.text, confidence=r.confidence, extra=r.extra,
-                                    lines=[(l.text, l.confidence, l.bbox) for l in r.lines]))
+                                    lines=[(l.text, l.confidence, l.bbox) for l in r.lines],
+                                    words=[[(w.text, w.bbox) for w in l.words] for l in r.lines]))
             engine.free_resources()
             engine = AsposeEngine(settings)
         engine.free_resources()
@@ -252,6 +253,11 @@ def test_recognize_trial_page_then_recycle_several_times(tmp_path, cache_dir, us
     assert first["extra"] == {"trial": True}
     assert first["confidence"] is None  # trial confidences are 0: unknown
     assert first["lines"] and all(bbox and bbox[2] > bbox[0] for _, _, bbox in first["lines"])
+    # Aspose reports lines only: word boxes are estimated inside each line's box
+    for (line_text, _, (x0, y0, x1, y1)), words in zip(first["lines"], first["words"]):
+        assert [text for text, _ in words] == line_text.split()
+        for _, (wx0, wy0, wx1, wy1) in words:
+            assert x0 <= wx0 < wx1 <= x1 and (wy0, wy1) == (y0, y1)
     assert last == first  # the rebuilt engines behave the same
     assert out["cwd"] == str(user_cwd / "models")
     assert leftovers(user_cwd) == []
@@ -636,6 +642,8 @@ def test_cli_two_workers_recycling_on_sample_pages(tmp_path, cache_dir, user_cwd
             "--quiet",
             "--model-dir",
             str(tmp_path / "models"),
+            "--formats",
+            "txt,alto",
         ],
         cwd=user_cwd,
         env=worker_env(cache_dir),
@@ -645,6 +653,7 @@ def test_cli_two_workers_recycling_on_sample_pages(tmp_path, cache_dir, user_cwd
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TRIAL mode" in proc.stderr  # said once, loudly
+    _check_outputs(out, [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()])
     records = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(r["path"] for r in records) == sorted(Path(n).name for n in names)
     assert all(r["status"] == "ok" and r["trial"] is True for r in records), records
@@ -658,6 +667,21 @@ def test_cli_two_workers_recycling_on_sample_pages(tmp_path, cache_dir, user_cwd
     assert {e["worker"] for e in recycles} == {1, 2}, events
     assert all(e["rss_before_mb"] > 0 and e["rss_after_mb"] > 0 for e in recycles)
     assert leftovers(user_cwd) == []
+
+
+def _check_outputs(out: Path, records: list[dict]) -> None:
+    """The per-file outputs come from the records, whatever the engine:
+    txt holds the text, ALTO is valid and places every word."""
+    from lxml import etree
+
+    schema = etree.XMLSchema(etree.parse(str(TESTS_DIR / "schemas" / "alto-4-4.xsd")))
+    for record in records:
+        assert (out / "txt" / f"{record['path']}.txt").read_text() == record["text"]
+        alto = etree.parse(str(out / "alto" / f"{record['path']}.xml"))
+        assert schema.validate(alto), schema.error_log
+        strings = alto.getroot().findall(".//{http://www.loc.gov/standards/alto/ns-v4#}String")
+        assert [s.get("CONTENT") for s in strings] == [w["text"] for ln in record["lines"] for w in ln["words"]]
+        assert strings and all(s.get("HPOS") is not None for s in strings)
 
 
 def _truth_of(names: list[str], file_name: str) -> str:

@@ -187,6 +187,28 @@ def test_boxes_are_in_the_stored_images_pixels(samples_run):
     assert long_lines and all(y1 - y0 > 3 * (x1 - x0) for x0, y0, x1, y1 in long_lines)
 
 
+def test_words_carry_boxes_inside_their_lines(samples_run):
+    """Every line's words spell the line, each with a confidence and a box
+    in the same pixels as the line's (also on a page read turned upright:
+    its words are tall, as its lines are)."""
+    for record in samples_run.results():
+        if record["status"] != "ok":
+            continue
+        for line in record["lines"]:
+            words = line["words"]
+            assert [w["text"] for w in words] == line["text"].split(), (record["path"], line["text"])
+            lx0, ly0, lx1, ly1 = line["bbox"]
+            for word in words:
+                x0, y0, x1, y1 = word["bbox"]
+                # tesseract's word boxes may stick out of their line's by a
+                # few pixels (a tall letter); their centres never leave it
+                assert x0 < x1 and y0 < y1 and lx0 <= (x0 + x1) / 2 <= lx1 and ly0 <= (y0 + y1) / 2 <= ly1, word
+                assert 0 <= word["confidence"] <= 100
+    turned = next(r for r in samples_run.results() if r["path"] == "accuracy/turned-90.png")
+    long_words = [w["bbox"] for line in turned["lines"] for w in line["words"] if len(w["text"]) > 6]
+    assert long_words and all(y1 - y0 > x1 - x0 for x0, y0, x1, y1 in long_words)
+
+
 def test_records_carry_the_documented_fields(samples_run):
     record = next(r for r in samples_run.results() if r["source"] == "ocr")
     for field in (

@@ -60,6 +60,7 @@ from batchocr.engines.base import (
     TextLine,
     release_heap,
     scan_model_files,
+    words_by_characters,
 )
 from batchocr.errors import ConfigError
 
@@ -600,11 +601,14 @@ def _spellchecker(ai, engine):
 
 
 def _text_line(line) -> TextLine:
-    """Aspose gives line confidences in 0.0-1.0 (0 in trial mode: unknown)."""
+    """Aspose gives line confidences in 0.0-1.0 (0 in trial mode: unknown).
+    Its recognition results have no words (``LinesResult`` holds a line's
+    text and rectangle only), so word boxes are estimated from the line's."""
     box = line.line
     bbox = (box.left, box.top, box.right, box.bottom) if box is not None and not box.is_empty else None
     confidence = round(line.confidence * 100, 2) if line.confidence else None
-    return TextLine(text=line.text_in_line.strip(), confidence=confidence, bbox=bbox)
+    text = line.text_in_line.strip()
+    return TextLine(text=text, confidence=confidence, bbox=bbox, words=words_by_characters(text, confidence, bbox))
 
 
 def _strip_trial_banner(text: str) -> str:

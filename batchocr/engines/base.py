@@ -19,6 +19,7 @@ import ctypes
 import ctypes.util
 import functools
 import os
+import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,11 +29,50 @@ if TYPE_CHECKING:
     from batchocr.decoding import DecodedPage
 
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in the stored image's pixels, origin top left
+
+
+@dataclass(frozen=True)
+class TextWord:
+    text: str
+    confidence: float | None  # 0-100
+    bbox: Box | None
+
+
 @dataclass(frozen=True)
 class TextLine:
     text: str
     confidence: float | None  # 0-100
-    bbox: tuple[int, int, int, int] | None  # x0, y0, x1, y1 in pixels
+    bbox: Box | None
+    # The line's words in reading order; the output formats (hOCR, ALTO,
+    # the PDF text layer) place text by them.
+    words: tuple[TextWord, ...] = ()
+
+    def as_record(self) -> dict[str, Any]:
+        """The line as it goes into a page record's ``lines``."""
+        return {
+            "text": self.text,
+            "confidence": self.confidence,
+            "bbox": self.bbox,
+            "words": [{"text": w.text, "confidence": w.confidence, "bbox": w.bbox} for w in self.words],
+        }
+
+
+def words_by_characters(text: str, confidence: float | None, bbox: Box | None) -> tuple[TextWord, ...]:
+    """Estimated word boxes for an engine that gives only line boxes: the
+    line box split across its characters in proportion to their count
+    (spaces included), each word taking the span of its own characters and
+    the line's height and confidence.  Exact for monospaced text; close
+    enough on proportional fonts to place a search hit on the right word."""
+    spans = [(m.start(), m.end(), m.group()) for m in re.finditer(r"\S+", text)]
+    if bbox is None:
+        return tuple(TextWord(word, confidence, None) for _, _, word in spans)
+    x0, y0, x1, y1 = bbox
+    per_char = (x1 - x0) / max(len(text), 1)
+    return tuple(
+        TextWord(word, confidence, (x0 + round(start * per_char), y0, x0 + round(end * per_char), y1))
+        for start, end, word in spans
+    )
 
 
 @dataclass

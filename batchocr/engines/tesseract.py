@@ -22,6 +22,7 @@ from batchocr.engines.base import (
     ModelInventory,
     Recognition,
     TextLine,
+    TextWord,
     release_heap,
     scan_model_files,
 )
@@ -213,24 +214,44 @@ class TesseractEngine(Engine):
         )
 
     def _lines(self, straighten: Straighten):
-        """Text lines, their boxes mapped back to the stored image's pixels."""
+        """Text lines and their words, boxes mapped back to the stored
+        image's pixels.  One walk at word level: a word that begins a line
+        opens that line, so words and lines come from the same pass."""
         tesserocr = self._tesserocr
-        level = tesserocr.RIL.TEXTLINE
+        line_level, word_level = tesserocr.RIL.TEXTLINE, tesserocr.RIL.WORD
         iterator = self._api.GetIterator()
         if iterator is None:
             return
-        for item in tesserocr.iterate_level(iterator, level):
-            if item.Empty(level):  # GetUTF8Text raises on an empty element
-                continue
-            text = item.GetUTF8Text(level)
-            if not text or not text.strip():
-                continue
-            box = item.BoundingBox(level)
-            yield TextLine(
-                text=text.strip(),
-                confidence=round(item.Confidence(level), 2),
-                bbox=straighten.box_to_stored(tuple(box)) if box else None,
-            )
+        line: dict[str, Any] | None = None
+        words: list[TextWord] = []
+        while True:
+            if iterator.IsAtBeginningOf(line_level):
+                if line is not None:
+                    yield TextLine(**line, words=tuple(words))
+                line, words = self._element(iterator, line_level, straighten), []
+            word = self._element(iterator, word_level, straighten)
+            if word is not None:
+                words.append(TextWord(**word))
+            if not iterator.Next(word_level):
+                break
+        if line is not None:
+            yield TextLine(**line, words=tuple(words))
+
+    @staticmethod
+    def _element(iterator, level, straighten: Straighten) -> dict[str, Any] | None:
+        """Text, confidence and stored-image box of the element at ``level``,
+        or None when it holds no text (GetUTF8Text raises on an empty one)."""
+        if iterator.Empty(level):
+            return None
+        text = iterator.GetUTF8Text(level)
+        if not text or not text.strip():
+            return None
+        box = iterator.BoundingBox(level)
+        return {
+            "text": text.strip(),
+            "confidence": round(iterator.Confidence(level), 2),
+            "bbox": straighten.box_to_stored(tuple(box)) if box else None,
+        }
 
     def free_resources(self) -> None:
         self._api.End()

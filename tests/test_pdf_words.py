@@ -1,0 +1,40 @@
+"""A PDF page's own text layer comes with its lines and words, boxed in the
+pixels of the page as rendered, whatever the page's rotation."""
+
+from __future__ import annotations
+
+import pypdfium2 as pdfium
+import pytest
+from pdfs import text_pdf
+
+from batchocr.pdf import PdfReader
+
+LINES = ["A page typed into its PDF", "with a second line of text"]
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_each_word_box_holds_its_rendered_glyphs(tmp_path, rotation):
+    path = text_pdf(tmp_path / "typed.pdf", [LINES])
+    path.write_bytes(
+        path.read_bytes().replace(b"/Type /Page /Parent", f"/Type /Page /Rotate {rotation} /Parent".encode())
+    )
+    page = PdfReader().page(str(path), 1, dpi=150, max_pixels=10**8, use_text=True)
+    # PDFium reads a turned page's lines in the order they are shown
+    assert page.text is not None and sorted(line.text for line in page.lines) == sorted(LINES)
+    assert [w.text for line in page.lines for w in line.words] == page.text.split()
+    document = pdfium.PdfDocument(str(path))
+    image = document[0].render(scale=150 / 72, grayscale=True).to_pil().convert("L")
+    document.close()
+    for line in page.lines:
+        for word in line.words:
+            x0, y0, x1, y1 = word.bbox
+            assert 0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height
+            assert image.crop(word.bbox).getextrema()[0] < 128, word  # ink inside the box
+            assert word.confidence is None  # exact text: no confidence
+    # ... and none outside them: every dark pixel lies in some word's box
+    # (give or take the pixel PDFium's anti-aliasing adds at a glyph's edge)
+    boxes = [w.bbox for line in page.lines for w in line.words]
+    dark = image.point(lambda v: 255 if v < 128 else 0)
+    for x0, y0, x1, y1 in boxes:
+        dark.paste(0, (x0 - 1, y0 - 1, x1 + 1, y1 + 1))
+    assert dark.getbbox() is None
