@@ -1,4 +1,4 @@
-"""Command line: ``batchocr run``, ``models`` and ``report``.  Parsing only.
+"""Command line: ``batchocr run``, ``models``, ``schema`` and ``report``.  Parsing only.
 
 Every setting is a flag, made from the ``Settings`` fields (their help text
 and group live there), so a new setting needs no code here.  Options default
@@ -26,6 +26,8 @@ from batchocr.config import FIELD_TYPES, GROUPS, Settings, load_settings, resolv
 from batchocr.errors import BatchOcrError, ConfigError, ExitCode
 from batchocr.executors import EXECUTORS
 from batchocr.interrupts import INTERRUPTS
+from batchocr.records import SCHEMAS
+from batchocr.records import schema as records_schema
 
 # Where an internal error's traceback goes: the run's output directory once
 # known (set by the run command), else the temp directory.
@@ -235,6 +237,16 @@ def models_prune(config_file: str | None, yes: bool, **options) -> None:
             click.echo(f"error: {error}", err=True)
         if errors:
             sys.exit(int(ExitCode.PAGES_FAILED))
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(SCHEMAS))
+def schema(name: str) -> None:
+    """Print the JSON Schema of results.jsonl records or memory.jsonl events.
+
+    Its version is run.json's "schema"; every record carries every field, null where it does not apply.
+    """
+    click.echo(json.dumps(records_schema(name), indent=2))
 
 
 @cli.command()

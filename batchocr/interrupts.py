@@ -23,6 +23,8 @@ import sys
 from collections.abc import Iterator
 from typing import Protocol
 
+from tqdm import tqdm
+
 from batchocr.errors import Interrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -68,9 +70,9 @@ class Interrupts:
         if self._target is None:
             raise Interrupted(self.signum)
         self._target.stop(self._grace if first else 0.0)
-        if first:
-            print(
-                f"\nbatchocr: {signal.Signals(signum).name}: finishing pages in progress "
+        if first:  # above the progress bar, which stays the one bar on screen
+            tqdm.write(
+                f"batchocr: {signal.Signals(signum).name}: finishing pages in progress "
                 f"(up to {self._grace:g} s); again to stop now",
                 file=sys.stderr,
             )

@@ -2,13 +2,27 @@
 
 Both are plain dicts so they pickle across processes (and Ray) and go to
 JSONL as they are.  One function per shape keeps the field names in one place.
+
+Their published form is the JSON Schemas in ``batchocr/schemas`` (printed
+by ``batchocr schema``): the sink passes every record and event through
+``with_every_field``, which gives it every field the schema lists, in the schema's
+order, null where it does not apply, so readers (pandas, DuckDB) see the
+same columns in every line.  Runs in workers and in the supervisor.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
+
+# run.json's "schema": goes up whenever a field of a record or an event is
+# added, removed, renamed or changes type or meaning (and the schemas' $id with it).
+SCHEMA_VERSION = 1
+SCHEMAS = ("results", "memory")  # results.jsonl records, memory.jsonl events
 
 # Page statuses: one clear state per record.
 OK = "ok"
@@ -88,3 +102,20 @@ def exit_event(
         "t": round(time.time() - run_started, 3),
         "cause": cause,
     }
+
+
+@functools.cache
+def schema(name: str) -> dict[str, Any]:
+    """The JSON Schema of ``results`` records or ``memory`` events."""
+    if name not in SCHEMAS:
+        raise ValueError(f"no schema {name!r}: one of {', '.join(SCHEMAS)}")
+    return json.loads(resources.files("batchocr").joinpath("schemas", f"{name}.schema.json").read_text("utf-8"))
+
+
+def with_every_field(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with every field of schema ``name``, in its order, null
+    where not set.  A field the schema lacks is kept (at the end): the test
+    suite validates every record it writes, so it cannot go unnoticed."""
+    full = {key: fields.get(key) for key in schema(name)["properties"]}
+    full.update(fields)
+    return full

@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 import batchocr
 from batchocr.assembly import Assembler
 from batchocr.config import Settings
@@ -29,7 +27,8 @@ from batchocr.interrupts import INTERRUPTS
 from batchocr.inventory import check_models
 from batchocr.ledger import LEDGER
 from batchocr.output import RESULTS, RUN_INFO, OutputLock, write_json_atomic
-from batchocr.records import OK, TIMEOUT
+from batchocr.progress import Progress
+from batchocr.records import OK, SCHEMA_VERSION, TIMEOUT
 from batchocr.resume import Resume, finish_resume, move_aside, open_resume
 from batchocr.scheduling import Scheduler
 from batchocr.sink import SHOWN_FAILURES, OutputSink, RunCounts
@@ -111,20 +110,15 @@ def _run_resumed(
     info["previous_runs"] = previous_runs
     info["previous_outputs_moved_to"] = str(moved) if moved else None
     info["warnings"] = [*warnings, *resume.warnings]
-    progress = tqdm(
-        total=0,
-        unit="page",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        disable=settings.quiet or not sys.stderr.isatty(),
-    )
-    progress.set_postfix(failed=0, refresh=False)
+    progress = Progress(
+        settings, engine.name, enabled=not settings.quiet and sys.stderr.isatty()
+    )  # no bar in a cron log
     counts = RunCounts(progress, settings.max_failed_share)
-    source = resume.source(on_found=lambda todo: _grow_total(progress, todo))
+    source = resume.source(on_found=progress.found)
     source.start()
     if source.stats.complete and not source.stats.pages:  # before any output is created
         source.close()
-        progress.close()
+        progress.close(leave=False)
         skipped = sum(source.stats.skipped_by_kind.values())
         raise NoPages(
             f"no pages found under {os.path.abspath(input_dir)} ({_count(skipped, 'file')} there, none an image "
@@ -151,22 +145,19 @@ def _run_resumed(
     return code
 
 
-def _grow_total(progress: tqdm, todo: int) -> None:
-    """Discovery goes on during the run: the bar's total grows as pages are found."""
-    progress.total = todo
-    progress.refresh()
-
-
 def _execute(
-    executor, settings, engine, source, sink: OutputSink, info, progress, resume: Resume, drop_missing: bool
+    executor, settings, engine, source, sink: OutputSink, info, progress: Progress, resume: Resume, drop_missing: bool
 ) -> None:
     """Run every page to do through the executor; always flush and record how it ended."""
     sink.counts.on_too_many_failures = lambda message: executor.stop(settings.grace_seconds)
+    executor.on_tick = progress.tick
     try:
         executor.run(Scheduler(source, settings.retries, engine.name))
         if INTERRUPTS.signum is None and not sink.counts.too_many_failures:
             source.finish_discovery()  # nothing was to do in the rest: account for it
             sink.write_missing_outputs(stop_requested=lambda: INTERRUPTS.signum is not None)
+            if source.stats.complete and not source.stats.todo and source.stats.pages:
+                progress.nothing_to_do(source.stats.skipped_ok)
     except BaseException as exc:  # run.json says how it ended, whatever happened
         if isinstance(exc, RunAborted):
             info["aborted"], info["exit_code"] = str(exc), int(exc.exit_code)
@@ -231,12 +222,13 @@ def _now() -> str:
 def _run_info(input_dir, out_dir, settings, engine, inventory, resume: Resume) -> dict[str, Any]:
     return {
         "batchocr": batchocr.__version__,
+        "schema": SCHEMA_VERSION,  # of results.jsonl and memory.jsonl lines: batchocr schema results|memory
         "status": "running",
         "input_dir": os.path.abspath(input_dir),
         "output_dir": str(out_dir),
         "settings": dataclasses.asdict(settings),
         "workers": settings.resolved_workers(),
-        "engine": {"name": engine.name, "version": engine.version()},
+        "engine": {"name": engine.name, "version": engine.version(), "library": engine.library_version()},
         "fingerprint": {"id": resume.stamp["fingerprint"], **resume.fingerprint_settings},
         "models": inventory.to_json(settings.old_model_prefix),
         "host": {"hostname": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version()},

@@ -18,11 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
 from batchocr.ledger import Ledger
 from batchocr.output import MEMORY, RESULTS, JsonlWriter
-from batchocr.records import OK
+from batchocr.progress import Progress
+from batchocr.records import OK, with_every_field
 from batchocr.results import ResultsWriter
 
 if TYPE_CHECKING:
@@ -38,7 +37,7 @@ class RunCounts:
     Only first-time failures count toward the share: pages that failed in an
     earlier run and fail again must not stop the new pages behind them."""
 
-    def __init__(self, progress: tqdm, max_failed_share: float) -> None:
+    def __init__(self, progress: Progress, max_failed_share: float) -> None:
         self.progress = progress
         self.max_failed_share = max_failed_share
         self.on_too_many_failures: Callable[[str], None] = lambda message: None  # set by the runner
@@ -57,9 +56,8 @@ class RunCounts:
             self.first_failures += not failed_before
             if len(self.failures) < SHOWN_FAILURES:
                 self.failures.append({k: record.get(k) for k in ("path", "page", "status", "error")})
-            self.progress.set_postfix(failed=self.failed, refresh=False)
             self._check_failed_share()
-        self.progress.update(1)
+        self.progress.page_done(self.failed)
 
     def _check_failed_share(self) -> None:
         done = sum(self.counts.values())
@@ -103,6 +101,7 @@ class OutputSink:
         record["t"] = round(time.time() - self.run_started, 3)  # when it was recorded
         record["run"] = self.run_id
         record.update(self.stamp)
+        record = with_every_field("results", record)  # every field, null where it does not apply
         offset, length = self.results.write(record)
         failed_before, superseded = self.ledger.record(record, self.fingerprint, offset, length)
         if superseded:
@@ -118,7 +117,7 @@ class OutputSink:
 
     def memory(self, event: dict[str, Any]) -> None:
         event["run"] = self.run_id
-        self.memory_log.write(event)
+        self.memory_log.write(with_every_field("memory", event))
 
     def write_missing_outputs(self, stop_requested: Callable[[], bool]) -> None:
         """After a run that went to its end: every present, complete file's

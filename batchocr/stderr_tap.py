@@ -15,6 +15,8 @@ import time
 from collections import deque
 from typing import TextIO
 
+from tqdm import tqdm
+
 TAIL_LINES = 10  # kept per worker, for its exit event
 LINE_CHARS = 300  # longer lines are cut
 FORWARD_PER_MINUTE = 10  # lines passed on per worker per minute
@@ -61,7 +63,8 @@ class StderrTap:
             self.dropped += 1
 
     def _say(self, line: str) -> None:
-        print(f"batchocr: worker {self.worker_id}: {line}", file=self._out or sys.stderr, flush=True)
+        # above the progress bar, not through it
+        tqdm.write(f"batchocr: worker {self.worker_id}: {line}", file=self._out or sys.stderr)
 
     def _may_forward(self) -> bool:
         now = time.monotonic()

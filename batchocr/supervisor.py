@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from batchocr import protocol
 from batchocr.config import Settings
 from batchocr.errors import RunAborted
-from batchocr.records import exit_event
+from batchocr.records import WorkItem, exit_event
 from batchocr.scheduling import Scheduler, Task
 
 # The supervisor wakes at least this often (interrupts, new pages).
@@ -100,6 +101,7 @@ class Slot:
     deadline: float | None = None  # monotonic; None while IDLE
     pid: int | None = None
     task: Task | None = None  # the one page it holds
+    busy_since: float = 0.0  # monotonic; when it was given its page
     reserved: Task | None = None  # a retry that must run on this fresh worker
     was_ready: bool = False
     planned_exit: bool = False  # it was told to exit, or said it would
@@ -108,6 +110,15 @@ class Slot:
     page_timed_out: bool = False  # killed because its page took too long
     start_message: str | None = None  # why its engine could not load
     last_event: dict[str, Any] = field(default_factory=dict)  # for the exit event written for it
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the workers are doing, told on every tick (for the progress display)."""
+
+    workers: int  # running or starting
+    ready: int  # of them, those whose engine is loaded
+    busy: list[tuple[WorkItem, float]]  # the pages in progress, and when each was handed out (monotonic)
 
 
 class Supervisor:
@@ -122,6 +133,7 @@ class Supervisor:
         self._start_failures = 0
         self._stop_deadline: float | None = None
         self._scheduler: Scheduler | None = None
+        self.on_tick: Callable[[Activity], None] = lambda activity: None  # set by the runner
 
     # --- public --------------------------------------------------------------
     def run(self, scheduler: Scheduler) -> None:
@@ -132,6 +144,7 @@ class Supervisor:
             for worker_id in range(1, self._initial_workers() + 1):
                 self._start(worker_id)
             while self._slots:
+                self.on_tick(self._activity())
                 self._step()
         finally:
             self.transport.close()
@@ -170,6 +183,11 @@ class Supervisor:
             if slot.state is State.IDLE:  # new pages may have come, or the run is stopping
                 self._feed(slot)
         self._enforce_deadlines()
+
+    def _activity(self) -> Activity:
+        slots = self._slots.values()
+        busy = [(s.task.item, s.busy_since) for s in slots if s.state is State.BUSY and s.task is not None]
+        return Activity(len(self._slots), sum(s.was_ready for s in slots), busy)
 
     def _slot_of(self, handle: Any) -> Slot | None:
         for slot in self._slots.values():
@@ -238,7 +256,7 @@ class Supervisor:
         task = None if self.scheduler.stopping else slot.reserved or self.scheduler.next_task()
         slot.reserved = None
         if task is not None:
-            slot.task = task
+            slot.task, slot.busy_since = task, time.monotonic()
             self._send(slot, protocol.Page(task.item, task.attempt), State.BUSY, self.settings.timeout)
         elif self.scheduler.has_work():
             slot.state, slot.deadline = State.IDLE, None  # pages are still being found

@@ -10,8 +10,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
 from PIL import Image, ImageDraw, ImageFont
+
+from batchocr.records import schema
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
@@ -108,3 +111,71 @@ def fake_pages(tmp_path):
         return directory
 
     return _make
+
+
+# --- every record the suite writes matches the published schema -----------------------------
+
+SCHEMA_OF_FILE = {"results.jsonl": "results", "memory.jsonl": "memory"}
+_checked: set[Path] = set()  # tests' tmp_path directories, checked (or excused) test by test
+
+
+def schema_problems(root: Path, skip: set[Path] | frozenset[Path] = frozenset(), limit: int = 5) -> list[str]:
+    """Lines of results.jsonl and memory.jsonl under ``root`` (not under ``skip``)
+    that do not match ``batchocr schema results|memory`` (the first ``limit``).  Lines that are
+    not JSON objects are not records (batchocr sets them aside) and are passed over."""
+    problems: list[str] = []
+    for file_name, name in SCHEMA_OF_FILE.items():
+        validator = jsonschema.Draft202012Validator(schema(name))
+        for path in sorted(root.rglob(file_name)):
+            if any(path.is_relative_to(excluded) for excluded in skip):
+                continue
+            if not path.is_file():  # e.g. a link to /dev/full (a disk-full test): not a file of records
+                continue
+            with path.open(errors="replace") as lines:
+                problems += _line_problems(validator, path, lines, limit - len(problems))
+            if len(problems) >= limit:
+                return problems
+    return problems
+
+
+def _line_problems(validator, path: Path, lines, limit: int) -> list[str]:
+    problems: list[str] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        for error in validator.iter_errors(record):
+            where = "/".join(map(str, error.absolute_path)) or "(record)"
+            problems.append(f"{path}:{number}: {where}: {error.message[:300]}")
+            if len(problems) >= limit:
+                return problems
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def records_match_the_schema(request):
+    """After each test: the records it made under its tmp_path match the schema,
+    so a field added without the schema (or removed from it) fails the suite.
+    A test that plants records batchocr did not make says so with
+    ``@pytest.mark.foreign_records``."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path")
+    if tmp is None:
+        return
+    _checked.add(tmp)
+    if request.node.get_closest_marker("foreign_records") is None:
+        problems = schema_problems(tmp)
+        if problems:
+            pytest.fail("records that do not match batchocr/schemas:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def module_records_match_the_schema(tmp_path_factory):
+    """At the end: the same for records made by module fixtures (tmp_path_factory)."""
+    yield
+    problems = schema_problems(tmp_path_factory.getbasetemp(), skip=_checked)
+    if problems:
+        pytest.fail("records that do not match batchocr/schemas:\n" + "\n".join(problems), pytrace=False)

@@ -10,6 +10,7 @@ deterministically.  Behaviour is keyed on the page's file name:
 - ``*exit*``    ``os._exit(3)`` every time
 - ``*hang*``    sleeps far beyond any timeout
 - ``*raise*``   raises an exception (an engine error, not a crash)
+- ``*slow*``    sleeps $FAULT_SLOW_SLEEP seconds (default 8): a slow page
 Every page sleeps $FAULT_SLEEP seconds (default 0.05) to look like work.
 $FAULT_REMOVE_AFTER_FIRST names a directory that the first page deletes
 (a directory vanishing mid-run).
@@ -71,6 +72,8 @@ class FakeEngine(Engine):
             time.sleep(3600)
         if "raise" in name:
             raise RuntimeError("fake engine refused this page")
+        if "slow" in name:
+            time.sleep(float(os.environ.get("FAULT_SLOW_SLEEP", "8")))
 
     def free_resources(self) -> None:
         self.alive = False
@@ -127,6 +130,16 @@ class HangingStartFakeEngine(FakeEngine):
     def __init__(self, settings) -> None:
         if not os.environ.get("FAULT_HANG_ONCE") or _first_time("start-hang"):
             time.sleep(3600)
+        super().__init__(settings)
+
+
+class SlowStartFakeEngine(FakeEngine):
+    """Loading takes $FAULT_START_SLEEP seconds (default 3), like a large model."""
+
+    name = "slow-start-fake"
+
+    def __init__(self, settings) -> None:
+        time.sleep(float(os.environ.get("FAULT_START_SLEEP", "3")))
         super().__init__(settings)
 
 

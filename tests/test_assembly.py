@@ -43,6 +43,7 @@ def test_a_new_record_of_a_file_makes_its_outputs_stale(tmp_path):
     ledger.close()
 
 
+@pytest.mark.foreign_records  # hand-made records with only the fields assembly reads
 def test_outputs_written_while_a_newer_record_arrived_are_not_marked(tmp_path):
     """The job read page 1's old record; page 1 was recorded again before the
     job was settled: the output is written again from the new record."""

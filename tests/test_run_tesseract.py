@@ -287,15 +287,11 @@ def test_bad_usage_exits_2(run_batchocr, tmp_path):
     assert run_batchocr(tmp_path / "no-such-dir").returncode == 2
 
 
-def busy_children(pid: int) -> list[psutil.Process]:
-    busy = []
-    for child in psutil.Process(pid).children():
-        try:
-            if child.cpu_percent(interval=0.05) > 20:
-                busy.append(child)
-        except psutil.NoSuchProcess:  # gone meanwhile, e.g. the PDF page counter after discovery
-            pass
-    return busy
+def _cpu_percent(process: psutil.Process) -> float:
+    try:
+        return process.cpu_percent(interval=0.05)
+    except psutil.NoSuchProcess:  # ended meanwhile, e.g. the short-lived library-version probe
+        return 0.0
 
 
 def test_real_sigkill_of_a_tesseract_worker_loses_nothing(tmp_path):
@@ -310,7 +306,7 @@ def test_real_sigkill_of_a_tesseract_worker_loses_nothing(tmp_path):
     victim = None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
-        busy = busy_children(proc.pid)
+        busy = [c for c in psutil.Process(proc.pid).children() if _cpu_percent(c) > 20]
         done = (out / "results.jsonl").exists() and (out / "results.jsonl").read_bytes().count(b"\n") >= 1
         if busy and done:
             victim = busy[0].pid

@@ -208,7 +208,13 @@ class Engine(ABC):
     @classmethod
     @abstractmethod
     def version(cls) -> str:
-        """Engine name and version for run.json, e.g. 'tesserocr 2.13.0 / tesseract 5.5.4'."""
+        """Engine name and version for run.json and the fingerprint, e.g. 'tesserocr 2.13.0'."""
+
+    @classmethod
+    def library_version(cls) -> str | None:
+        """The native library's own version for run.json, when the package
+        bundles one (e.g. 'tesseract 5.5.4, leptonica-1.87.0'); None if unknown."""
+        return None
 
     @classmethod
     @abstractmethod
