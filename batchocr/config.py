@@ -59,7 +59,7 @@ class Settings:
     formats: str = setting(
         "",
         "Per-file outputs besides results.jsonl, comma-separated: "
-        "txt, hocr, alto, tsv; written to OUTPUT_DIR/<format>/<input path>.<ext>.",
+        "txt, hocr, alto, tsv, pdf (searchable); written to OUTPUT_DIR/<format>/<input path>.<ext>.",
         "input and output",
     )
 

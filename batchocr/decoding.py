@@ -108,17 +108,17 @@ _PDF = PdfReader()
 
 
 def _decode(img: Image.Image, page: int, max_pixels: int) -> Image.Image:
-    _seek(img, page)
+    seek_page(img, page)
     width, height = img.size
     if width * height > max_pixels:
         raise DecodeError(
             f"image is {width}x{height} = {width * height / 1e6:.0f} Mpx, above the "
             f"pixel budget of {max_pixels / 1e6:.0f} Mpx (--max-image-pixels)"
         )
-    return _normalise_mode(_load_upright(img))
+    return normalise_mode(load_upright(img))
 
 
-def _seek(img: Image.Image, page: int) -> None:
+def seek_page(img: Image.Image, page: int) -> None:
     if page == 1:
         return
     try:
@@ -177,7 +177,7 @@ UPRIGHT = {
 ORIENTATION = 0x0112
 
 
-def _load_upright(img: Image.Image) -> Image.Image:
+def load_upright(img: Image.Image) -> Image.Image:
     """Decode the pixels as stored, then turn them upright exactly once.
 
     Pillow 11+ turns TIFFs itself while loading, and gets uncompressed ones
@@ -198,7 +198,7 @@ def _load_upright(img: Image.Image) -> Image.Image:
     return img.transpose(turn) if turn is not None else img
 
 
-def _normalise_mode(image: Image.Image) -> Image.Image:
+def normalise_mode(image: Image.Image) -> Image.Image:
     """Engines get 8-bit grey or RGB; alpha is flattened onto white."""
     if image.mode in ("L", "RGB"):
         return image

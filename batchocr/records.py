@@ -29,6 +29,11 @@ OK = "ok"
 ERROR = "error"  # the page could not be read or recognised, or crashed its worker twice
 TIMEOUT = "timeout"  # the page took longer than --timeout; its worker was killed
 
+# How the supervisor's ``exit`` events begin when it killed a worker on
+# purpose: ``batchocr report`` tells these apart from crashes.
+INTERRUPT_KILL = "killed at the end of the interrupt grace period"
+PAGE_TIMEOUT_KILL = "page took longer than the timeout"
+
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:

@@ -5,7 +5,7 @@ Data flow::
     results.jsonl ─┐ (streamed)
     memory.jsonl ──┼─> load_outputs ─> split into runs ─> summarize ─> format_text / JSON
     run.json ──────┤                         │
-    ledger.sqlite ─┘ (final pages)           └─> chart_data ─> plotting (PNG, HTML)
+    ledger.sqlite ─┘ (final pages)           └─> chart_data ─> plotting (PNG), report_html (HTML)
 
 Memory stays bounded at any size: records are streamed past per-run tallies
 (``RecordTally``), never held; each page's final status comes from the
@@ -28,6 +28,7 @@ Records go to the run their worker's ``pid`` worked in, else by their tag.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import re
@@ -40,9 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from batchocr.errors import ConfigError
+from batchocr.growth import Growth, pooled_slope
 from batchocr.ledger import LEDGER
-from batchocr.output import MEMORY, RESULTS, RUN_INFO
-from batchocr.records import ERROR, OK, TIMEOUT
+from batchocr.output import MEMORY, RESULTS, RUN_INFO, OutputLock
+from batchocr.records import ERROR, INTERRUPT_KILL, OK, PAGE_TIMEOUT_KILL, TIMEOUT
 from batchocr.results import complete_lines
 from batchocr.resume import read_records
 
@@ -61,7 +63,10 @@ WARMUP_IMAGES = 3
 MIN_SEGMENT_IMAGES = 10
 
 TOP_FAILURE_CAUSES = 10
-SHOWN_LOW_CONFIDENCE = 20  # in the text report; --json has every one
+SHOWN_LOW_CONFIDENCE = 20  # in the text report
+# Failed and low-confidence pages listed in --json and the HTML tables (a
+# million-page run may have thousands: the rest are counted, not listed).
+LISTED_PAGES = 1000
 
 # The record fields the report uses: the rest (text, lines, traceback) is
 # dropped as each line streams past.
@@ -231,16 +236,23 @@ class RecordTally:
     by_worker: Counter = field(default_factory=Counter)
     times: dict[Any, list[float]] | None = None  # per worker completion times: only for charts
     untimed: int = 0  # records without ``t`` (written before it existed)
+    # pid -> (t, engine seconds) of its first page: a restarted process's
+    # first page pays for cold caches (one entry per process, not per page)
+    first_page: dict[Any, tuple[float, float]] = field(default_factory=dict)
 
     def add(self, record: dict[str, Any]) -> None:
         self.pages += 1
-        self.engine_seconds += (record.get("ms") or 0) / 1000
+        seconds = (record.get("ms") or 0) / 1000
+        self.engine_seconds += seconds
         self.decode_seconds += (record.get("decode_ms") or 0) / 1000
         self.by_worker[record.get("worker")] += 1
         t = record.get("t")
         if t is None:
             self.untimed += 1
             return
+        pid = record.get("pid")
+        if pid is not None and (pid not in self.first_page or t < self.first_page[pid][0]):
+            self.first_page[pid] = (t, seconds)
         self.max_t = t if self.max_t is None else max(self.max_t, t)
         if self.times is not None:
             self.times.setdefault(record.get("worker"), []).append(t)
@@ -289,17 +301,7 @@ def run_history(run_info: dict[str, Any], run_names: list[str]) -> dict[str, dic
     return history
 
 
-# --- memory: the leak rate ---------------------------------------------------------
-
-
-@dataclass
-class LeakEstimate:
-    """RSS growth per 1,000 pages within recycle segments (None: no usable segment)."""
-
-    mb_per_1000_pages: float | None
-    segments_used: int = 0
-    segments_too_short: int = 0
-    pages_covered: int = 0  # pages spanned by the segments used
+# --- memory: growth ------------------------------------------------------------------
 
 
 def recycle_segments(process_events: list[dict[str, Any]]) -> list[list[tuple[int, float]]]:
@@ -309,7 +311,8 @@ def recycle_segments(process_events: list[dict[str, Any]]) -> list[list[tuple[in
     Its points: ``sample`` events, the recycle's ``rss_before_mb`` and a
     measured ``exit``.  The fresh-engine points (``start``, ``rss_after_mb``)
     are no part of a segment: before any page they sit far below the
-    working level and would read as growth.  One point per ``images`` value
+    working level and would read as growth.  Points within WARMUP_IMAGES
+    pages of the (re)load are dropped too.  One point per ``images`` value
     (the last): a sample and a recycle after the same page are one reading.
     """
     segments: list[dict[int, float]] = [{}]
@@ -317,7 +320,8 @@ def recycle_segments(process_events: list[dict[str, Any]]) -> list[list[tuple[in
     for event in process_events:
         kind = event.get("event")
         if kind == "sample" or (kind == "exit" and event.get("rss_mb") is not None):
-            segments[-1][event["images"]] = event["rss_mb"]
+            if event.get("images") is not None:
+                segments[-1][event["images"]] = event["rss_mb"]
         elif kind == "recycle":
             segments[-1][event["images"]] = event.get("rss_before_mb", event["rss_mb"])
             segments.append({})
@@ -328,44 +332,37 @@ def recycle_segments(process_events: list[dict[str, Any]]) -> list[list[tuple[in
     ]
 
 
-def least_squares_slope(points: list[tuple[int, float]]) -> float | None:
-    """Slope of the least-squares line through (x, y) points; None if x does not vary."""
-    if len(points) < 2:
-        return None
-    mean_x = statistics.fmean(x for x, _ in points)
-    mean_y = statistics.fmean(y for _, y in points)
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    if sxx == 0:
-        return None
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+def within_segment_growth(events: list[dict[str, Any]]) -> Growth:
+    """RSS growth during one engine's life (between recycles), all segments sharing one slope.
+
+    A recycle resets RSS, so segments are fitted with their own level (a fit
+    across recycles would average the saw-tooth away).  Segments spanning
+    fewer than MIN_SEGMENT_IMAGES pages are left out."""
+    return pooled_slope(run_segments(events), min_span=MIN_SEGMENT_IMAGES)
 
 
-def leak_rate(segments: Iterable[list[tuple[int, float]]]) -> LeakEstimate:
-    """RSS growth in MB per 1,000 pages, between recycles.
+def across_run_growth(events: list[dict[str, Any]]) -> Growth:
+    """The trend of every RSS reading against the pages its worker slot has
+    done, recycles and restarts included: the envelope of the saw-tooth.
+    Each worker slot (in each run) has its own level."""
+    return pooled_slope(worker_pages_points(events).values(), min_span=MIN_SEGMENT_IMAGES)
 
-    Method: within each recycle segment (one engine's life: from a (re)load
-    to the next recycle or exit, warm-up pages dropped, see
-    ``recycle_segments``), fit RSS against pages done by least squares; the
-    slope is that engine's growth per page.  A recycle resets RSS, so
-    segments are fitted separately (a fit across recycles would average the
-    saw-tooth away).  Segments spanning fewer than MIN_SEGMENT_IMAGES pages
-    are skipped.  The slopes are averaged weighted by segment length in
-    pages: a long segment measures growth better than a short one and
-    represents more of the run.  Flat memory gives ~0; a leak of 40 MB per
-    page gives 40,000.
-    """
-    weighted, total, used, short = 0.0, 0, 0, 0
-    for points in segments:
-        span = points[-1][0] - points[0][0] if points else 0
-        slope = least_squares_slope(points) if span >= MIN_SEGMENT_IMAGES else None
-        if slope is None:
-            short += bool(points)
-            continue
-        weighted += slope * span
-        total += span
-        used += 1
-    rate = round(weighted / total * 1000, 1) if total else None
-    return LeakEstimate(rate, segments_used=used, segments_too_short=short, pages_covered=total)
+
+def worker_pages_points(events: list[dict[str, Any]]) -> dict[Any, list[tuple[int, float]]]:
+    """Per worker slot: (pages done by the slot, rss_mb), warm-ups dropped;
+    a restarted process continues its slot's page count."""
+    points: dict[Any, list[tuple[int, float]]] = defaultdict(list)
+    done: Counter = Counter()  # pages by the slot's earlier processes
+    for process in events_by_process(events).values():
+        worker = process[0].get("worker")
+        for segment in recycle_segments(process):
+            points[worker] += [(done[worker] + images, rss) for images, rss in segment]
+        done[worker] += max((e.get("images") or 0 for e in process), default=0)
+    return dict(points)
+
+
+def growth_json(growth: Growth) -> dict[str, Any]:
+    return {**asdict(growth), "measurable": growth.measurable}
 
 
 def events_by_process(events: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
@@ -380,6 +377,61 @@ def run_segments(events: list[dict[str, Any]]) -> list[list[tuple[int, float]]]:
     return [seg for process in events_by_process(events).values() for seg in recycle_segments(process)]
 
 
+# --- how workers ended, and what restarts cost ----------------------------------------
+
+
+def exit_kind(cause: str | None) -> str:
+    """``finished``, ``interrupted`` (killed when an interrupt's grace period
+    ran out: the user stopped the run), ``timeout`` (killed over a slow page)
+    or ``crash`` (anything else unplanned)."""
+    if cause == "finished":
+        return "finished"
+    if cause and cause.startswith(INTERRUPT_KILL):
+        return "interrupted"
+    if cause and cause.startswith(PAGE_TIMEOUT_KILL):
+        return "timeout"
+    return "crash"
+
+
+@dataclass
+class RestartCost:
+    """Worker time lost to new processes (restart recycles and crashes), in worker-seconds."""
+
+    restarts: int = 0  # processes started to replace one (not the run's first per slot)
+    respawn_seconds: float = 0.0  # from the old process's end to the new one's engine being ready
+    first_page_seconds: float = 0.0  # the new processes' first pages, beyond an average page
+
+    @property
+    def seconds(self) -> float:
+        return self.respawn_seconds + self.first_page_seconds
+
+
+def restart_cost(events: list[dict[str, Any]], tally: RecordTally) -> RestartCost:
+    """Respawn gaps (an old process's restart recycle or unplanned exit, then
+    its slot's next ``start``) and the first-page penalty of each replacement
+    process (its first page's engine time minus the run's mean)."""
+    cost, replacements = RestartCost(), []
+    gone_at: dict[Any, float] = {}  # worker -> when its last process ended
+    started: set[Any] = set()
+    for e in sorted((e for e in events if e.get("t") is not None), key=lambda e: e["t"]):
+        worker, kind = e.get("worker"), e.get("event")
+        if kind == "start":
+            if worker in started:
+                cost.restarts += 1
+                replacements.append(e.get("pid"))
+                if worker in gone_at:
+                    cost.respawn_seconds += e["t"] - gone_at.pop(worker)
+            started.add(worker)
+        elif (kind == "recycle" and e.get("mode") == "restart") or (
+            kind == "exit" and exit_kind(e.get("cause")) == "crash"
+        ):
+            gone_at.setdefault(worker, e["t"])
+    mean = tally.engine_seconds / tally.pages if tally.pages else 0.0
+    penalty = sum(tally.first_page[pid][1] - mean for pid in replacements if pid in tally.first_page)
+    cost.first_page_seconds = max(0.0, penalty)
+    return cost
+
+
 # --- per worker, per run ---------------------------------------------------------
 
 
@@ -392,11 +444,14 @@ class WorkerStats:
     recycles_in_process: int
     recycles_restart: int
     recycle_reasons: dict[str, int]
-    unplanned_exits: int  # crashes, timeouts, kills at an interrupt
+    crashes: int  # unplanned exits: signals, failed rebuilds (not interrupts, not page timeouts)
+    timeouts: int  # processes killed over a page that took too long
+    interrupted: int  # processes killed when an interrupt's grace period ran out
     rss_start_mb: float | None
     rss_median_mb: float | None
     rss_max_mb: float | None
-    leak: LeakEstimate
+    growth_within: dict[str, Any]
+    growth_across: dict[str, Any]
 
 
 def rss_readings(events: Iterable[dict[str, Any]]) -> list[float]:
@@ -413,7 +468,7 @@ def worker_stats(worker: int, events: list[dict[str, Any]], pages: int, seconds:
     """One worker slot in one run: its events and the number of records it produced."""
     recycles = [e for e in events if e.get("event") == "recycle"]
     starts = [e for e in events if e.get("event") == "start"]
-    exits = [e for e in events if e.get("event") == "exit" and e.get("cause") != "finished"]
+    exits = Counter(exit_kind(e.get("cause")) for e in events if e.get("event") == "exit")
     readings = rss_readings(events)
     return WorkerStats(
         worker=worker,
@@ -423,16 +478,19 @@ def worker_stats(worker: int, events: list[dict[str, Any]], pages: int, seconds:
         recycles_in_process=sum(e.get("mode") == "in-process" for e in recycles),
         recycles_restart=sum(e.get("mode") == "restart" for e in recycles),
         recycle_reasons=dict(Counter(e.get("reason") for e in recycles)),
-        unplanned_exits=len(exits),
+        crashes=exits["crash"],
+        timeouts=exits["timeout"],
+        interrupted=exits["interrupted"],
         rss_start_mb=starts[0]["rss_mb"] if starts else None,
         rss_median_mb=round(statistics.median(readings), 1) if readings else None,
         rss_max_mb=max(readings) if readings else None,
-        leak=leak_rate(run_segments(events)),
+        growth_within=growth_json(within_segment_growth(events)),
+        growth_across=growth_json(across_run_growth(events)),
     )
 
 
-def _rate(count: int, seconds: float | None) -> float | None:
-    return round(count / seconds, 3) if seconds else None
+def _rate(count: int | None, seconds: float | None) -> float | None:
+    return round(count / seconds, 3) if seconds and count is not None else None
 
 
 # --- per run ---------------------------------------------------------------------
@@ -443,12 +501,16 @@ class RunSummary:
     run: str
     seconds: float | None
     workers: int
-    pages: int  # records of this run still in results.jsonl
+    pages: int  # pages this run did (run.json's count, else its records in results.jsonl)
+    pages_final: int  # this run's records still final in results.jsonl (later runs may redo pages)
     pages_per_second: float | None
-    time: dict[str, float]  # worker-seconds: capacity, engine, decode, recycle, other
-    leak: LeakEstimate
+    already_done: int  # pages earlier runs had done, skipped by this one
+    time: dict[str, float]  # worker-seconds: capacity, engine, decode, recycle, restart, other
+    restarts: dict[str, Any]
+    growth_within: dict[str, Any]
+    growth_across: dict[str, Any]
     worker_stats: list[WorkerStats] = field(default_factory=list)
-    status: str | None = None  # from run.json, when known
+    status: str | None = None  # from run.json, when known; "live" while the run holds its lock
 
 
 def run_seconds(run_id: str, events: list[dict], tally: RecordTally, history: dict[str, dict]) -> float | None:
@@ -460,39 +522,52 @@ def run_seconds(run_id: str, events: list[dict], tally: RecordTally, history: di
     return max(times) if times else None
 
 
-def time_split(tally: RecordTally, events: list[dict], workers: int, seconds: float | None) -> dict[str, float]:
+def time_split(
+    tally: RecordTally, events: list[dict], workers: int, seconds: float | None, restarts: RestartCost
+) -> dict[str, float]:
     """Where the workers' time went, in worker-seconds.
 
-    Capacity is workers x wall time; ``other`` is what is left after engine,
-    decoding and recycling: worker start-up, handing pages over, writing,
-    restarts after crashes, and idle workers at the end of the run."""
-    engine, decode = tally.engine_seconds, tally.decode_seconds
+    Capacity is workers x wall time.  ``restart`` is the respawn gaps and the
+    replacement processes' first-page penalty (taken out of ``engine``);
+    ``other`` is what is left: worker start-up, handing pages over, writing,
+    and idle workers at the end of the run."""
+    engine = max(0.0, tally.engine_seconds - restarts.first_page_seconds)
+    decode = tally.decode_seconds
     recycle = sum(e.get("recycle_ms") or 0 for e in events if e.get("event") == "recycle") / 1000
     capacity = workers * seconds if seconds else 0.0
-    split = {"capacity": capacity, "engine": engine, "decode": decode, "recycle": recycle}
-    split["other"] = max(0.0, capacity - engine - decode - recycle) if capacity else 0.0
+    split = {"capacity": capacity, "engine": engine, "decode": decode, "recycle": recycle, "restart": restarts.seconds}
+    split["other"] = max(0.0, capacity - engine - decode - recycle - restarts.seconds) if capacity else 0.0
     return {k: round(v, 3) for k, v in split.items()}
 
 
 def summarize_run(run_id: str, events: list[dict], tally: RecordTally, history: dict[str, dict]) -> RunSummary:
     seconds = run_seconds(run_id, events, tally, history)
+    known = history.get(run_id, {})
     worker_ids = sorted(
         {e["worker"] for e in events if e.get("worker") is not None} | {w for w in tally.by_worker if w is not None}
     )
-    workers = history.get(run_id, {}).get("workers") or len(worker_ids)
+    workers = known.get("workers") or len(worker_ids)
+    counts = known.get("counts") or {}
+    pages = counts.get("done_this_run")
+    pages = tally.pages if pages is None else pages
     stats = [
         worker_stats(w, [e for e in events if e.get("worker") == w], tally.by_worker[w], seconds) for w in worker_ids
     ]
+    restarts = restart_cost(events, tally)
     return RunSummary(
         run=run_id,
         seconds=seconds,
         workers=workers,
-        pages=tally.pages,
-        pages_per_second=_rate(tally.pages, seconds),
-        time=time_split(tally, events, workers, seconds),
-        leak=leak_rate(run_segments(events)),
+        pages=pages,
+        pages_final=tally.pages,
+        pages_per_second=_rate(pages, seconds),
+        already_done=counts.get("skipped_already_ok") or 0,
+        time=time_split(tally, events, workers, seconds, restarts),
+        restarts={**asdict(restarts), "seconds": round(restarts.seconds, 3)},
+        growth_within=growth_json(within_segment_growth(events)),
+        growth_across=growth_json(across_run_growth(events)),
         worker_stats=stats,
-        status=history.get(run_id, {}).get("status"),
+        status=known.get("status"),
     )
 
 
@@ -546,7 +621,8 @@ def top_failures(records: Iterable[dict[str, Any]], limit: int = TOP_FAILURE_CAU
 @dataclass
 class FinalPages:
     statuses: Counter
-    failures: list[dict[str, Any]]
+    failures: list[dict[str, Any]]  # the top causes
+    failed_pages: list[dict[str, Any]]  # the first LISTED_PAGES failed pages (their count is in statuses)
 
 
 def final_pages(outputs: Outputs) -> FinalPages:
@@ -555,7 +631,17 @@ def final_pages(outputs: Outputs) -> FinalPages:
     if ledger.exists() and isinstance(outputs.results, RecordStream):
         return _final_pages_from_ledger(ledger, outputs.out_dir / RESULTS, _present_from(outputs.run_info))
     final = final_records(outputs.results)  # made before the ledger: one entry per page
-    return FinalPages(Counter(r.get("status") for r in final), top_failures(final))
+    listed: list[dict[str, Any]] = []
+    failures = top_failures(_listing_failed(final, listed))
+    return FinalPages(Counter(r.get("status") for r in final), failures, listed)
+
+
+def _listing_failed(records: Iterable[dict[str, Any]], into: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """The records, passed on; the first LISTED_PAGES failed ones copied ``into`` a list on the way."""
+    for record in records:
+        if record.get("status") != OK and len(into) < LISTED_PAGES:
+            into.append({k: record.get(k) for k in ("path", "page", "status", "error_kind", "error")})
+        yield record
 
 
 def _present_from(run_info: dict[str, Any]) -> int:
@@ -578,10 +664,11 @@ def _final_pages_from_ledger(ledger: Path, results: Path, present: int) -> Final
             "SELECT offset, length FROM pages WHERE offset IS NOT NULL AND status != ? AND seen >= ? ORDER BY offset",
             (OK, present),
         )
-        failures = top_failures(_records_at(results, spans))
+        listed: list[dict[str, Any]] = []
+        failures = top_failures(_listing_failed(_records_at(results, spans), listed))
     finally:
         db.close()
-    return FinalPages(statuses, failures)
+    return FinalPages(statuses, failures, listed)
 
 
 def _records_at(results: Path, spans) -> Iterable[dict[str, Any]]:
@@ -601,12 +688,29 @@ def _records_at(results: Path, spans) -> Iterable[dict[str, Any]]:
         os.close(fd)
 
 
-def low_confidence_pages(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pages read but flagged ``low_confidence`` (worth a look by a person),
-    least confident first."""
-    flagged = [r for r in records if r.get("low_confidence")]
-    flagged.sort(key=lambda r: (r.get("confidence") or 0.0, str(r.get("path")), r.get("page") or 0))
-    return [{"path": r.get("path"), "page": r.get("page"), "confidence": r.get("confidence")} for r in flagged]
+@dataclass
+class FlaggedPages:
+    count: int  # every flagged page
+    pages: list[dict[str, Any]]  # the LISTED_PAGES least confident, least confident first
+
+
+def low_confidence_pages(records: Iterable[dict[str, Any]], keep: int = LISTED_PAGES) -> FlaggedPages:
+    """Pages read but flagged ``low_confidence`` (worth a look by a person):
+    how many, and the least confident ``keep`` (streams: a bounded heap)."""
+    heap: list[tuple[float, int, dict[str, Any]]] = []  # the most confident kept page on top (negated)
+    count = 0
+    for r in records:
+        if not r.get("low_confidence"):
+            continue
+        count += 1
+        entry = (-(r.get("confidence") or 0.0), count, {k: r.get(k) for k in ("path", "page", "confidence")})
+        if len(heap) < keep:
+            heapq.heappush(heap, entry)
+        elif entry[0] > heap[0][0]:
+            heapq.heapreplace(heap, entry)
+    pages = [page for _, _, page in heap]
+    pages.sort(key=lambda p: (p["confidence"] or 0.0, str(p["path"]), p["page"] or 0))
+    return FlaggedPages(count, pages)
 
 
 # --- the whole directory ---------------------------------------------------------
@@ -619,11 +723,16 @@ def summarize(outputs: Outputs) -> dict[str, Any]:
     order = list(dict.fromkeys([*memory_runs, *tallies]))
     history = run_history(outputs.run_info, order)
     runs = [summarize_run(r, memory_runs.get(r, []), tallies.get(r, RecordTally()), history) for r in order]
+    state = run_state(outputs.out_dir, outputs.run_info)
+    if runs and state in ("live", "died"):
+        runs[-1].status = state
     final = final_pages(outputs)
     statuses = final.statuses
     resume = outputs.run_info.get("resume") or {}
+    low_confidence = low_confidence_pages(outputs.results)
     return {
         "output_dir": str(outputs.out_dir),
+        "input_dir": outputs.run_info.get("input_dir"),
         "pages": {
             "recorded": sum(statuses.values()),
             OK: statuses[OK],
@@ -635,13 +744,52 @@ def summarize(outputs: Outputs) -> dict[str, Any]:
             "files": resume.get("gone_files") or [],
             "dropped": bool(resume.get("gone_dropped")),
         },
-        "latest_run": _latest_run_info(outputs.run_info),
+        "latest_run": {**_latest_run_info(outputs.run_info), "state": state},
         "runs": [asdict(run) for run in runs],
-        "leak": asdict(leak_rate(seg for r in order for seg in run_segments(memory_runs.get(r, [])))),
+        "growth": {
+            "within_segments": growth_json(
+                pooled_slope((s for r in order for s in run_segments(memory_runs.get(r, []))), MIN_SEGMENT_IMAGES)
+            ),
+            "across_run": growth_json(
+                pooled_slope(
+                    (p for r in order for p in worker_pages_points(memory_runs.get(r, [])).values()), MIN_SEGMENT_IMAGES
+                )
+            ),
+        },
         "failures": final.failures,
+        "failed_pages": final.failed_pages,
         "unreadable_lines": outputs.unreadable_lines + getattr(outputs.results, "unreadable", 0),
-        "low_confidence": low_confidence_pages(outputs.results),  # flagged ones only are kept
+        "low_confidence": low_confidence.pages,  # the least confident LISTED_PAGES
+        "low_confidence_count": low_confidence.count,
     }
+
+
+def run_state(out_dir: Path, run_info: dict[str, Any]) -> str | None:
+    """``live`` while a run holds the directory's lock; ``died`` for a run
+    that never wrote its end (killed, or the machine went down); else
+    run.json's status (None without run.json)."""
+    if not run_info:
+        return None
+    if run_info.get("ended") and run_info.get("status") != "running":
+        return run_info.get("status")
+    return "live" if lock_held(out_dir) else "died"
+
+
+def lock_held(out_dir: Path) -> bool:
+    """Whether a live run holds OUT/.batchocr.lock (a shared flock test: never created, never kept)."""
+    import fcntl
+
+    try:
+        fd = os.open(OutputLock(out_dir).path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops our shared lock
+    return False
 
 
 def _latest_run_info(run_info: dict[str, Any]) -> dict[str, Any]:
@@ -658,7 +806,7 @@ def format_text(summary: dict[str, Any]) -> str:
     """The human-readable report."""
     pages = summary["pages"]
     lines = [
-        f"batchocr report: {summary['output_dir']}",
+        f"batchocr report: {summary.get('input_dir') or '(input unknown)'} -> {summary['output_dir']}",
         f"pages: {pages['recorded']} recorded in {RESULTS}: {pages[OK]} ok, {pages[ERROR]} error, "
         f"{pages[TIMEOUT]} timeout",
     ]
@@ -668,19 +816,19 @@ def format_text(summary: dict[str, Any]) -> str:
             f"{gone['pages']} pages of files no longer present (not counted above; "
             f"'batchocr run --drop-missing' drops them): {', '.join(gone['files'])}"
         )
-    latest = summary["latest_run"]
-    if latest.get("status"):
-        lines.append(
-            f"latest run {latest.get('run') or ''}: {latest['status']}, exit code {latest.get('exit_code')}, "
-            f"{_num(latest.get('pages_per_second'), '.2f')} pages/s over {_num(latest.get('seconds'), '.1f')} s "
-            f"(recycle every {latest['settings'].get('recycle_every')}, max worker RSS "
-            f"{latest['settings'].get('max_worker_rss')} MB)"
-        )
+    lines.append(format_latest_run(summary["latest_run"]))
     for run in summary["runs"]:
-        lines += ["", *_format_run(run, several=len(summary["runs"]) > 1)]
-    lines += ["", f"RSS growth, all runs: {_format_leak(summary['leak'])}"]
+        lines += ["", *_format_run(run)]
+    growth = summary["growth"]
+    lines += [
+        "",
+        "worker RSS, all runs:",
+        f"  trend across the run (every reading vs pages done, recycles included): "
+        f"{format_growth(growth['across_run'])}",
+        f"  growth within recycle segments (one engine's life): {format_growth(growth['within_segments'])}",
+    ]
     lines += ["", *_format_failures(summary["failures"])]
-    lines += ["", *_format_low_confidence(summary["low_confidence"])]
+    lines += ["", *_format_low_confidence(summary["low_confidence"], summary["low_confidence_count"])]
     if summary["unreadable_lines"]:
         lines.append(
             f"({summary['unreadable_lines']} unreadable JSONL lines skipped: torn tail of a live or killed run)"
@@ -688,40 +836,91 @@ def format_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _format_run(run: dict[str, Any], several: bool) -> list[str]:
+def format_latest_run(latest: dict[str, Any]) -> str:
+    """One line on the latest run: live, died, or how it ended."""
+    state = latest.get("state")
+    if state is None:
+        return "latest run: unknown (no run.json)"
+    name = f"latest run {latest.get('run') or ''}".rstrip()
+    if state == "live":
+        return f"{name}: LIVE (running since {latest.get('started')}; figures so far)"
+    if state == "died":
+        return f"{name}: ended without writing its end (killed, or the machine went down); figures so far"
+    return (
+        f"{name}: {state}, exit code {latest.get('exit_code')}, "
+        f"{_num(latest.get('pages_per_second'), '.2f')} pages/s over {_num(latest.get('seconds'), '.1f')} s "
+        f"({_recycling(latest['settings'])})"
+    )
+
+
+def _recycling(settings: dict[str, Any]) -> str:
+    every, limit = settings.get("recycle_every"), settings.get("max_worker_rss")
+    parts = [
+        "recycle every: auto" if every is None else f"recycle every {every} pages" if every else "",
+        f"max worker RSS {limit} MB" if limit else "",
+    ]
+    return ", ".join(p for p in parts if p) or "recycling off"
+
+
+def _format_run(run: dict[str, Any]) -> list[str]:
     title = f"run {run['run']}" + (f" ({run['status']})" if run.get("status") else "")
     lines = [
-        f"{title}: {run['pages']} pages in {_num(run['seconds'], '.1f')} s = "
-        f"{_num(run['pages_per_second'], '.2f')} pages/s, {run['workers']} workers"
+        f"{title}: {run['pages']} pages done in {_num(run['seconds'], '.1f')} s = "
+        f"{_num(run['pages_per_second'], '.2f')} pages/s, {run['workers']} workers" + _pages_note(run)
     ]
-    if several:
-        lines[0] += " (pages: this run's records still in results.jsonl)"
-    lines.append("  " + _format_time(run["time"]))
+    lines.append("  " + _format_time(run["time"], run["restarts"]))
     lines.append(
         f"  {'worker':>6} {'pages':>6} {'pages/s':>8} {'procs':>5} {'recycles':>9} {'crashes':>7}"
-        f" {'RSS MB: start':>13} {'median':>7} {'max':>7}  growth MB/1000 pages"
+        f" {'RSS MB: start':>13} {'median':>7} {'max':>7}  RSS MB/1000 pages: across run; within segments"
     )
     for w in run["worker_stats"]:
         recycles = f"{w['recycles_in_process']}+{w['recycles_restart']}r"
         lines.append(
             f"  {w['worker']:>6} {w['pages']:>6} {_num(w['pages_per_second'], '.3f'):>8} {w['processes']:>5}"
-            f" {recycles:>9} {w['unplanned_exits']:>7} {_num(w['rss_start_mb'], '.1f'):>13}"
+            f" {recycles:>9} {w['crashes']:>7} {_num(w['rss_start_mb'], '.1f'):>13}"
             f" {_num(w['rss_median_mb'], '.1f'):>7} {_num(w['rss_max_mb'], '.1f'):>7}"
-            f"  {_format_leak(w['leak'], short=True)}"
+            f"  {format_growth(w['growth_across'], short=True)}; {format_growth(w['growth_within'], short=True)}"
         )
-    lines.append(f"  recycles: in-process+restart(r); reasons: {_reasons(run)}")
-    lines.append(f"  RSS growth, this run: {_format_leak(run['leak'])}")
+    lines.append(f"  recycles: in-process+restart(r); reasons: {_reasons(run)}{_kills(run)}")
+    lines.append(f"  RSS trend across this run: {format_growth(run['growth_across'])}")
+    lines.append(f"  RSS growth within recycle segments: {format_growth(run['growth_within'])}")
     return lines
 
 
-def _format_time(time: dict[str, float]) -> str:
+def _pages_note(run: dict[str, Any]) -> str:
+    notes = []
+    if run["already_done"]:
+        notes.append(f"resumed: {run['already_done']} pages were done by earlier runs")
+    redone = run["pages"] - run["pages_final"]
+    if redone > 0:
+        notes.append(f"{redone} of its pages since redone by a later run")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _kills(run: dict[str, Any]) -> str:
+    """Processes killed on purpose: not crashes."""
+    timeouts = sum(w["timeouts"] for w in run["worker_stats"])
+    interrupted = sum(w["interrupted"] for w in run["worker_stats"])
+    parts = [f"{timeouts} killed over a page timeout"] if timeouts else []
+    parts += [f"{interrupted} killed at the interrupt (not crashes)"] if interrupted else []
+    return "; " + ", ".join(parts) if parts else ""
+
+
+def _format_time(time: dict[str, float], restarts: dict[str, Any]) -> str:
     capacity = time["capacity"]
     if not capacity:
         return f"engine {time['engine']:.1f} s, decode {time['decode']:.1f} s (run time unknown)"
     parts = [
-        f"{name} {time[name]:.1f} s ({time[name] / capacity:.0%})" for name in ("engine", "decode", "recycle", "other")
+        f"{name} {time[name]:.1f} s ({time[name] / capacity:.0%})"
+        for name in ("engine", "decode", "recycle", "restart", "other")
     ]
-    return f"worker time {capacity:.1f} s: " + ", ".join(parts) + " (other: start-up, hand-over, idle, restarts)"
+    restart = (
+        f"; restart: {restarts['restarts']} new process{'es' if restarts['restarts'] > 1 else ''}, respawn {restarts['respawn_seconds']:.1f} s"
+        f" + first pages {restarts['first_page_seconds']:.1f} s slower than average"
+        if restarts["restarts"]
+        else ""
+    )
+    return f"worker time {capacity:.1f} s: " + ", ".join(parts) + f" (other: start-up, hand-over, idle{restart})"
 
 
 def _reasons(run: dict[str, Any]) -> str:
@@ -731,18 +930,33 @@ def _reasons(run: dict[str, Any]) -> str:
     return ", ".join(f"{reason} {count}" for reason, count in sorted(total.items())) or "none"
 
 
-def _format_leak(leak: dict[str, Any], short: bool = False) -> str:
-    if leak["mb_per_1000_pages"] is None:
+def format_growth(growth: dict[str, Any], short: bool = False) -> str:
+    """A growth figure with its 95% interval; "no measurable growth" when the interval includes 0."""
+    rate, low, high = growth["mb_per_1000_pages"], growth["low"], growth["high"]
+    if rate is None:
         if short:
             return "n/a"
         return (
-            f"n/a (no recycle segment spans {MIN_SEGMENT_IMAGES}+ pages after a {WARMUP_IMAGES}-page "
+            f"n/a (no stretch spans {MIN_SEGMENT_IMAGES}+ pages after a {WARMUP_IMAGES}-page "
             "warm-up; RSS is sampled at most once per memory_sample_seconds)"
         )
-    text = f"{leak['mb_per_1000_pages']:+.1f}"
+    if low is None:
+        return "?" if short else f"too few independent readings to tell ({growth['readings']} readings)"
+    interval = f"95% interval {format_mb(low)} to {format_mb(high)}"
     if short:
-        return text
-    return f"{text} MB per 1,000 pages ({leak['segments_used']} segments, {leak['pages_covered']} pages)"
+        return (
+            f"~0 ({format_mb(low)}..{format_mb(high)})"
+            if not growth["measurable"]
+            else f"{format_mb(rate)} ({format_mb(low)}..{format_mb(high)})"
+        )
+    detail = f"{growth['groups_used']} stretches, {growth['pages_covered']:,.0f} pages, {growth['readings']} readings"
+    if not growth["measurable"]:
+        return f"no measurable growth ({format_mb(rate)} MB per 1,000 pages, {interval}; {detail})"
+    return f"{format_mb(rate)} MB per 1,000 pages ({interval}; {detail})"
+
+
+def format_mb(value: float) -> str:
+    return f"{value:+,.1f}" if abs(value) < 100 else f"{value:+,.0f}"
 
 
 def _format_failures(failures: list[dict[str, Any]]) -> list[str]:
@@ -755,152 +969,18 @@ def _format_failures(failures: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _format_low_confidence(pages: list[dict[str, Any]]) -> list[str]:
+def _format_low_confidence(pages: list[dict[str, Any]], count: int) -> list[str]:
     if not pages:
         return ["low-confidence pages: none"]
-    lines = [f"low-confidence pages: {len(pages)} (least confident first)"]
+    lines = [f"low-confidence pages: {count} (least confident first)"]
     lines += [f"  {_num(p['confidence'], '5.1f')}  {p['path']} page {p['page']}" for p in pages[:SHOWN_LOW_CONFIDENCE]]
-    if len(pages) > SHOWN_LOW_CONFIDENCE:
-        lines.append(f"  ... and {len(pages) - SHOWN_LOW_CONFIDENCE} more (--json lists them all)")
+    if count > SHOWN_LOW_CONFIDENCE:
+        lines.append(f"  ... and {count - SHOWN_LOW_CONFIDENCE} more (--json lists the {len(pages)} least confident)")
     return lines
 
 
 def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
-
-
-# --- chart data (drawn by batchocr.plotting) ------------------------------------------
-
-
-@dataclass
-class RunSeries:
-    """One run's time series, on a shared time axis (``offset`` added)."""
-
-    run: str
-    offset: float  # seconds on the shared axis where this run starts
-    rss: dict[int, dict[int, list[tuple[float, float]]]]  # worker -> pid -> [(t, rss_mb)]
-    recycles: list[dict[str, Any]]  # t, worker, rss_before_mb, rss_after_mb, mode, reason
-    crashes: list[dict[str, Any]]  # t, worker, rss_mb (last known), cause
-    throughput: list[tuple[float, float]]  # (t, pages/s), all workers
-    worker_throughput: dict[int, list[tuple[float, float]]]
-    rss_limit_mb: float | None = None
-
-
-def completion_times(tally: RecordTally, events: list[dict]) -> dict[int, list[float]]:
-    """When each page finished, per worker.
-
-    From the records' ``t`` when they all have it; otherwise spread over the
-    memory events: a worker whose ``images`` went from 10 at t=4 to 13 at
-    t=7 finished 3 pages in (4, 7], placed evenly."""
-    if tally.pages and not tally.untimed and tally.times is not None:
-        return {w: sorted(ts) for w, ts in tally.times.items()}
-    return _completion_times_from_memory(events)
-
-
-def _completion_times_from_memory(events: list[dict]) -> dict[int, list[float]]:
-    times: dict[int, list[float]] = defaultdict(list)
-    for process in events_by_process(events).values():
-        last_t, last_images = None, 0
-        for e in process:
-            if e.get("images") is None or e.get("t") is None:
-                continue
-            done = e["images"] - last_images
-            if done > 0 and last_t is not None:
-                step = (e["t"] - last_t) / done
-                times[e["worker"]].extend(last_t + step * (i + 1) for i in range(done))
-            last_t, last_images = e["t"], e["images"]
-    return {w: sorted(ts) for w, ts in times.items()}
-
-
-def rolling_rate(times: list[float], end: float, window: float, points: int = 200) -> list[tuple[float, float]]:
-    """Pages per second over the trailing ``window`` seconds, at ``points`` instants up to ``end``."""
-    if end <= 0 or window <= 0:
-        return []
-    ordered = sorted(times)
-    series, low, high = [], 0, 0
-    for i in range(points + 1):
-        t = end * i / points
-        while high < len(ordered) and ordered[high] <= t:
-            high += 1
-        while low < high and ordered[low] <= t - window:
-            low += 1
-        span = min(window, t) or window  # at the start, average over the time elapsed
-        series.append((t, (high - low) / span if t > 0 else 0.0))
-    return series
-
-
-def throughput_window(seconds: float) -> float:
-    """Rolling window: a 30th of the run, within 5 s and 120 s (short enough
-    to show a dip, long enough to smooth single pages)."""
-    return min(120.0, max(5.0, seconds / 30))
-
-
-def _rss_by_process(events: list[dict], offset: float) -> dict[int, dict[int, list[tuple[float, float]]]]:
-    rss: dict[int, dict[int, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
-    for e in events:
-        if e.get("t") is None:
-            continue
-        line = rss[e.get("worker")][e.get("pid")]
-        if e.get("rss_before_mb") is not None:  # a recycle: the drop is vertical
-            line.append((e["t"] + offset, e["rss_before_mb"]))
-        if e.get("rss_mb") is not None:
-            line.append((e["t"] + offset, e["rss_mb"]))
-    return {w: dict(p) for w, p in rss.items()}
-
-
-def _crash_marks(events: list[dict], offset: float) -> list[dict[str, Any]]:
-    last_rss: dict[Any, float] = {}
-    marks = []
-    for e in events:
-        if e.get("rss_mb") is not None:
-            last_rss[e.get("pid")] = e["rss_mb"]
-        if e.get("event") == "exit" and e.get("cause") != "finished":
-            marks.append(
-                {
-                    "t": e["t"] + offset,
-                    "worker": e.get("worker"),
-                    "rss_mb": last_rss.get(e.get("pid")),
-                    "cause": e.get("cause"),
-                }
-            )
-    return marks
-
-
-def _shifted(series: list[tuple[float, float]], offset: float) -> list[tuple[float, float]]:
-    return [(t + offset, value) for t, value in series]
-
-
-def chart_data(outputs: Outputs) -> list[RunSeries]:
-    """Per run: RSS lines per worker process, recycle and crash marks, and
-    rolling throughput, laid one run after another on one time axis."""
-    memory_runs = split_memory_by_run(outputs.memory)
-    tallies = tally_results_by_run(outputs.results, memory_runs, with_times=True)
-    history = run_history(outputs.run_info, list(memory_runs))
-    series, offset = [], 0.0
-    for run_id, events in memory_runs.items():
-        tally = tallies.get(run_id, RecordTally(times={}))
-        seconds = run_seconds(run_id, events, tally, history) or 0.0
-        window = throughput_window(seconds)
-        per_worker = completion_times(tally, events)
-        limit = history.get(run_id, {}).get("settings", {}).get("max_worker_rss")
-        series.append(
-            RunSeries(
-                run=run_id,
-                offset=offset,
-                rss=_rss_by_process(events, offset),
-                recycles=[{**e, "t": e["t"] + offset} for e in events if e.get("event") == "recycle"],
-                crashes=_crash_marks(events, offset),
-                throughput=_shifted(
-                    rolling_rate([t for ts in per_worker.values() for t in ts], seconds, window), offset
-                ),
-                worker_throughput={
-                    w: _shifted(rolling_rate(ts, seconds, window), offset) for w, ts in per_worker.items()
-                },
-                rss_limit_mb=limit or None,
-            )
-        )
-        offset += seconds
-    return series
 
 
 # --- the command ------------------------------------------------------------------------
@@ -912,13 +992,16 @@ def main(out_dir: str, as_json: bool = False, plot: str | None = None, html: str
     summary = summarize(outputs)
     if plot or html:
         from batchocr import plotting  # matplotlib is optional: only now
+        from batchocr.chart_data import chart_data
 
         charts = chart_data(outputs)
         if plot:
             plotting.write_png(charts, summary, plot)
             summary["plot"] = str(plot)
         if html:
-            plotting.write_html(charts, summary, format_text(summary), html)
+            from batchocr import report_html  # plotly is optional too
+
+            report_html.write_html(charts, summary, format_text(summary), html)
             summary["html"] = str(html)
     if as_json:
         return json.dumps(summary, indent=2)

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from batchocr import protocol
 from batchocr.config import Settings
 from batchocr.errors import RunAborted
-from batchocr.records import WorkItem, exit_event
+from batchocr.records import INTERRUPT_KILL, PAGE_TIMEOUT_KILL, WorkItem, exit_event
 from batchocr.scheduling import Scheduler, Task
 
 # The supervisor wakes at least this often (interrupts, new pages).
@@ -281,7 +281,7 @@ class Supervisor:
                 if slot.deadline is not None and now >= slot.deadline:  # the transport never saw it end
                     self._gone(slot, protocol.Exited("did not end after being killed"))
             elif interrupted_out:
-                self._kill(slot, "killed at the end of the interrupt grace period")
+                self._kill(slot, INTERRUPT_KILL)
             elif slot.state is State.STARTING and not self._needed(slot):
                 slot.unneeded = True  # nothing left for it: no need to wait for its engine
                 self._kill(slot, "not needed: no pages left")
@@ -295,7 +295,7 @@ class Supervisor:
         start = f"{self.settings.start_timeout:g} s (--start-timeout)"
         return {
             State.STARTING: f"engine did not start within {start}",
-            State.BUSY: f"page took longer than the timeout of {self.settings.timeout:g} s; worker killed",
+            State.BUSY: f"{PAGE_TIMEOUT_KILL} of {self.settings.timeout:g} s; worker killed",
             State.RECYCLING: f"engine rebuild took longer than {start}; worker replaced",
             State.STOPPING: f"did not exit within {STOP_SECONDS:g} s of its last reply",
         }[slot.state]

@@ -20,7 +20,8 @@ so absolute RSS is lower than on full pages; the growth per page is what
 this measures.
 
 For each run it prints worker RSS over time (from memory.jsonl), the RSS
-growth per 1,000 pages between recycles (``batchocr.report.leak_rate``),
+growth per 1,000 pages across the run and within recycle segments, each
+with its 95% interval (``batchocr.report``, ``batchocr.growth``),
 recycles and their time, and pages/s; then the cost of recycling (pages/s
 lost against ``off``), and writes each run's chart with
 ``batchocr report OUT --plot``.
@@ -44,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from peers import bench_env, generated_pages, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
-from batchocr.report import load_outputs, rss_readings, summarize  # noqa: E402
+from batchocr.report import format_growth, load_outputs, rss_readings, summarize  # noqa: E402
 
 RSS_LIMIT_FACTOR = 1.1  # the rss run's limit: 10% above the steady RSS of the off run
 RECYCLE_EVERY = 200
@@ -130,8 +131,7 @@ def describe_run(name: str, out: Path, recycle: list[str]) -> dict:
         "pages_failed": summary["pages"]["error"] + summary["pages"]["timeout"],
         "seconds": run["seconds"],
         "pages_per_second": summary["latest_run"]["pages_per_second"],
-        "leak_mb_per_1000_pages": summary["leak"]["mb_per_1000_pages"],
-        "leak": summary["leak"],
+        "growth": summary["growth"],  # across the run and within recycle segments, each with its 95% interval
         "recycles_in_process": sum(w["recycles_in_process"] for w in run["worker_stats"]),
         "recycles_restart": sum(w["recycles_restart"] for w in run["worker_stats"]),
         "recycle_seconds": run["time"]["recycle"],
@@ -177,15 +177,12 @@ def write_plot(out: Path, png: Path) -> None:
 
 
 def print_run(figures: dict) -> None:
-    leak = figures["leak_mb_per_1000_pages"]
     print(
         f"\n{figures['mode']} ({' '.join(figures['options'])}): {figures['pages_ok']} ok, "
         f"{figures['pages_failed']} failed, {figures['pages_per_second']:.3f} pages/s"
     )
-    print(
-        f"  RSS growth between recycles: {'n/a' if leak is None else f'{leak:+.1f}'} MB per 1,000 pages "
-        f"({figures['leak']['segments_used']} segments, {figures['leak']['pages_covered']} pages)"
-    )
+    print(f"  RSS trend across the run: {format_growth(figures['growth']['across_run'])}")
+    print(f"  RSS growth within recycle segments: {format_growth(figures['growth']['within_segments'])}")
     print(
         f"  recycles: {figures['recycles_in_process']} in-process, {figures['recycles_restart']} restart, "
         f"{figures['recycle_seconds']:.1f} s in total; RSS median {figures['rss_median_mb']} MB, "

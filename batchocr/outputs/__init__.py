@@ -44,6 +44,7 @@ REGISTERED = {
     "hocr": "batchocr.outputs.hocr:HocrFormat",
     "alto": "batchocr.outputs.alto:AltoFormat",
     "tsv": "batchocr.outputs.tsv:TsvFormat",
+    "pdf": "batchocr.outputs.pdf:PdfFormat",
 }
 
 
