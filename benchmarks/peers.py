@@ -396,6 +396,10 @@ def main() -> None:
         "machine": machine(),
         "pages_per_second_median": {k: round(v, 3) for k, v in rate.items()},
         "ratio_to_batchocr": {k: round(v / rate["batchocr"], 3) for k, v in rate.items()},
+        # each round's own ratio: on a loaded machine, steadier than a ratio of medians
+        "ratio_to_batchocr_per_round": {
+            k: [round(b / c, 3) for b, c in zip(seconds["batchocr"], s, strict=True)] for k, s in seconds.items()
+        },
         "seconds": seconds,
         "cpu_seconds": cpu,
         "cpu_ms_per_page_median": {k: round(1000 * statistics.median(v) / args.pages) for k, v in cpu.items()},
@@ -410,10 +414,14 @@ def main() -> None:
         f"median of {args.repeat} interleaved run(s), whole command timed"
     )
     for name, value in rate.items():
+        per_round = figures["ratio_to_batchocr_per_round"][name]
         extra = f"  CPU {figures['cpu_ms_per_page_median'][name]} ms/page" + "".join(
             f"  {k} {v}" for k, v in figures.get("median", {}).get(name, {}).items()
         )
-        print(f"  {name:<26} {value:6.3f} pages/s   x{figures['ratio_to_batchocr'][name]:.2f} of batchocr{extra}")
+        print(
+            f"  {name:<30} {value:6.3f} pages/s   x{figures['ratio_to_batchocr'][name]:.2f} of batchocr "
+            f"(per round: {', '.join(f'{r:.2f}' for r in per_round)}; median {statistics.median(per_round):.2f}){extra}"
+        )
     if args.ocrmypdf:
         for name in contestants:
             if name != "batchocr":
