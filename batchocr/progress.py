@@ -13,6 +13,9 @@ One tqdm line, in three guises:
   look like a hang;
 - ``nothing to do: ...`` when every page found was done by an earlier run.
 
+Once the run is stopping (a signal, too many failures), the bar's postfix
+ends in ``stopping``, or the status line says so when no worker was ready.
+
 Only on a terminal: when stderr is a file or a pipe (cron) the bar is
 disabled and the run's summary lines are all that is written.  Messages
 written while the bar is up go through ``tqdm.write`` (the interrupt
@@ -60,6 +63,7 @@ class Progress:
         self.failed = 0
         self.slow = ""  # the postfix naming the oldest page in progress, when it is slow
         self.running = False  # the bar is shown (a worker was ready)
+        self.stopping = False  # the run is stopping: the postfix says so
         self._restore_echo = _hide_control_echo(sys.stderr) if enabled else _nothing
 
     def found(self, todo: int) -> None:
@@ -70,10 +74,13 @@ class Progress:
         """The supervisor's tick: what the workers do now."""
         if activity.ready:
             self._show_bar()
+        elif not self.running and activity.stopping:  # before any page: the status line says so
+            self.bar.set_description_str("stopping before any worker was ready...", refresh=False)
         elif not self.running and activity.workers:
             self.bar.set_description_str(
                 f"starting {_count(activity.workers, 'worker')} ({self.engine})...", refresh=False
             )
+        self.stopping = activity.stopping
         self.slow = _slow_page(activity, time.monotonic())
         self._set_postfix()
         self.bar.update(0)
@@ -101,7 +108,7 @@ class Progress:
             self.bar.set_description_str("", refresh=False)
 
     def _set_postfix(self) -> None:
-        parts = [f"failed={self.failed}"] + ([self.slow] if self.slow else [])
+        parts = [f"failed={self.failed}"] + ([self.slow] if self.slow else []) + (["stopping"] if self.stopping else [])
         self.bar.set_postfix_str(", ".join(parts), refresh=False)
 
 

@@ -132,9 +132,8 @@ def _run_resumed(
     executor = make_executor(settings, info["started_epoch"], sink)
     info["run"] = sink.run_id
     pending = source.remaining()  # known once a small discovery has ended
-    info["workers"] = (
-        settings.resolved_workers() if pending is None else min(settings.resolved_workers(), max(1, pending))
-    )
+    # no more workers than pages to do: none at all when an earlier run did every page
+    info["workers"] = settings.resolved_workers() if pending is None else min(settings.resolved_workers(), pending)
     write_json_atomic(out_dir / RUN_INFO, info)
     with INTERRUPTS.stopping(executor, settings.grace_seconds):
         _execute(executor, settings, engine, source, sink, info, progress, resume, drop_missing)
@@ -301,7 +300,7 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
     line = (
         f"batchocr: {_now()} run {info['run']}: {_count(c['pages'], 'page')} in {_count(info['files'], 'file')}: "
         f"{', '.join(parts)}; {info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
-        f"{_count(info['workers'], 'worker')} -> {out_dir / RESULTS}"
+        f"{_count(info['workers'], 'worker') if info['workers'] else 'no worker needed'} -> {out_dir / RESULTS}"
     )
     print(line, file=sys.stderr)
     for line in _resume_lines(info):

@@ -119,6 +119,7 @@ class Activity:
     workers: int  # running or starting
     ready: int  # of them, those whose engine is loaded
     busy: list[tuple[WorkItem, float]]  # the pages in progress, and when each was handed out (monotonic)
+    stopping: bool  # stop() was called: nothing more is handed out
 
 
 class Supervisor:
@@ -187,7 +188,7 @@ class Supervisor:
     def _activity(self) -> Activity:
         slots = self._slots.values()
         busy = [(s.task.item, s.busy_since) for s in slots if s.state is State.BUSY and s.task is not None]
-        return Activity(len(self._slots), sum(s.was_ready for s in slots), busy)
+        return Activity(len(self._slots), sum(s.was_ready for s in slots), busy, self._stop_deadline is not None)
 
     def _slot_of(self, handle: Any) -> Slot | None:
         for slot in self._slots.values():

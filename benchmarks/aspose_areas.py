@@ -37,28 +37,9 @@ def run_mode(mode: str, sample: Path, chars: int, options: list[str]) -> dict:
         pages = Path(work, "in")
         pages.mkdir()
         (pages / sample.name).symlink_to(sample.resolve())
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "batchocr",
-                "run",
-                str(pages),
-                "-o",
-                str(Path(work, "out")),
-                "--engine",
-                "aspose",
-                "--workers",
-                "1",
-                "--aspose-areas",
-                mode,
-                "--quiet",
-                *options,
-            ],
-            capture_output=True,
-            text=True,
-            cwd=work,
-        )
+        cmd = [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(Path(work, "out")), "--quiet"]
+        cmd += ["--engine", "aspose", "--workers", "1", "--aspose-areas", mode, *options]
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
         if proc.returncode == 3:
             return {"mode": mode, "runs": False, "needs": AREA_MODES[mode], "error": proc.stderr.strip()[-300:]}
         if proc.returncode != 0:

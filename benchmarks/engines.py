@@ -48,27 +48,9 @@ POLICIES = {
 def run_engine(engine: str, pages_dir: Path, options: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"engines-{engine}-") as out:
         started = time.perf_counter()
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "batchocr",
-                "run",
-                str(pages_dir),
-                "-o",
-                out,
-                "--engine",
-                engine,
-                "--workers",
-                "2",
-                *options,
-                "--quiet",
-            ],
-            env=bench_env(),
-            capture_output=True,
-            text=True,
-            cwd=out,
-        )
+        cmd = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--quiet"]
+        cmd += ["--engine", engine, "--workers", "2", *options]
+        proc = subprocess.run(cmd, env=bench_env(), capture_output=True, text=True, cwd=out)
         seconds = time.perf_counter() - started
         if proc.returncode != 0:
             sys.exit(f"{engine} run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

@@ -98,19 +98,8 @@ def run_batchocr(pages: Path, out: Path, workers: int, recycle: list[str]) -> fl
     if out.exists():
         for name in ("results.jsonl", "memory.jsonl", "run.json"):
             (out / name).unlink(missing_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "batchocr",
-        "run",
-        str(pages),
-        "-o",
-        str(out),
-        "--workers",
-        str(workers),
-        "--quiet",
-        *recycle,
-    ]
+    cmd = [sys.executable, "-m", "batchocr", "run", str(pages), "-o", str(out), "--quiet"]
+    cmd += ["--workers", str(workers), *recycle]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=bench_env(), capture_output=True, text=True)
     if proc.returncode not in (0, 1):

@@ -48,21 +48,8 @@ def run_once(pages_dir: Path, executor: str, workers: int, ray_address: str | No
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHOCR_")}
     extra = ["--ray-address", ray_address] if executor == "ray" and ray_address else []
     with tempfile.TemporaryDirectory(prefix=f"ray-overhead-{executor}-") as out:
-        cmd = [
-            sys.executable,
-            "-m",
-            "batchocr",
-            "run",
-            str(pages_dir),
-            "-o",
-            out,
-            "--quiet",
-            "--workers",
-            str(workers),
-            "--executor",
-            executor,
-            *extra,
-        ]
+        cmd = [sys.executable, "-m", "batchocr", "run", str(pages_dir), "-o", out, "--quiet"]
+        cmd += ["--workers", str(workers), "--executor", executor, *extra]
         started = time.perf_counter()
         proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wall = time.perf_counter() - started

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,15 @@ class RunResult:
 
     def run_info(self) -> dict:
         return json.loads((self.out_dir / "run.json").read_text())
+
+    def pages(self) -> Counter:
+        """How many records each (path, page) got: every page once is ``{(path, page): 1, ...}``."""
+        return Counter((r["path"], r["page"]) for r in self.results())
+
+
+def fault_engine(name: str) -> tuple[str, str]:
+    """The arguments that run a test engine of ``tests/fault_engines.py``."""
+    return ("--engine", f"fault_engines:{name}")
 
 
 def read_jsonl(path: Path) -> list[dict]:

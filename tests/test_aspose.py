@@ -321,15 +321,17 @@ def resources_fixture(resources: Path) -> Path:
     return resources
 
 
+def batchocr(args: list, cwd: Path, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    """``python -m batchocr ARGS`` in a subprocess, as a user would run it from ``cwd``."""
+    command = [sys.executable, "-m", "batchocr", *map(str, args)]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def batchocr_models(args: list, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "batchocr", "models", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return batchocr(["models", *args], cwd, env)
+
+
+ASPOSE_QUIET = ("--engine", "aspose", "--quiet")
 
 
 def test_models_list_agrees_with_list_local(tmp_path, cache_dir, user_cwd):
@@ -440,29 +442,8 @@ def test_spellcheck_that_cannot_work_offline_is_exit_2_before_any_worker(tmp_pat
     pages.mkdir()
     render_page(pages / "page.png", GROUND_TRUTH[:6], size=(1100, 520))
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "batchocr",
-            "run",
-            str(pages),
-            "-o",
-            str(out),
-            "--engine",
-            "aspose",
-            "--aspose-ai",
-            "spellcheck",
-            "--model-dir",
-            str(models),
-            "--quiet",
-        ],
-        cwd=user_cwd,
-        env=worker_env(cache_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run_args = [str(pages), "-o", str(out), "--aspose-ai", "spellcheck", "--model-dir", str(models)]
+    proc = batchocr(["run", *run_args, *ASPOSE_QUIET], user_cwd, worker_env(cache_dir), timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "spellcheck cannot work here" in proc.stderr and "offline" in proc.stderr
     assert not out.exists()  # no worker started, nothing written
@@ -510,29 +491,8 @@ def test_areas_mode_without_its_resource_is_exit_3_naming_it(tmp_path, cache_dir
     pages = tmp_path / "pages"
     pages.mkdir()
     render_page(pages / "page.png", ["Hello"], size=(300, 100))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "batchocr",
-            "run",
-            str(pages),
-            "-o",
-            str(tmp_path / "out"),
-            "--engine",
-            "aspose",
-            "--aspose-areas",
-            mode,
-            "--model-dir",
-            "models",
-            "--quiet",
-        ],
-        cwd=user_cwd,
-        env=worker_env(cache_dir),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    run_args = [str(pages), "-o", str(tmp_path / "out"), "--aspose-areas", mode, "--model-dir", "models"]
+    proc = batchocr(["run", *run_args, *ASPOSE_QUIET], user_cwd, worker_env(cache_dir), timeout=300)
     assert proc.returncode == 3, proc.stderr
     assert str(user_cwd / "models" / "aspose_data" / AREA_MODES[mode]) in proc.stderr
 
@@ -624,33 +584,9 @@ def test_cli_two_workers_recycling_on_sample_pages(tmp_path, cache_dir, user_cwd
     for name in names:
         (pages / Path(name).name).symlink_to(REPO / "samples" / name)
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "batchocr",
-            "run",
-            str(pages),
-            "-o",
-            str(out),
-            "--engine",
-            "aspose",
-            "--workers",
-            "2",
-            "--recycle-every",
-            "2",
-            "--quiet",
-            "--model-dir",
-            str(tmp_path / "models"),
-            "--formats",
-            "txt,alto",
-        ],
-        cwd=user_cwd,
-        env=worker_env(cache_dir),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    run_args = [str(pages), "-o", str(out), "--model-dir", str(tmp_path / "models")]
+    run_args += ["--workers", "2", "--recycle-every", "2", "--formats", "txt,alto"]
+    proc = batchocr(["run", *run_args, *ASPOSE_QUIET], user_cwd, worker_env(cache_dir), timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TRIAL mode" in proc.stderr  # said once, loudly
     _check_outputs(out, [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()])

@@ -10,22 +10,18 @@ import time
 from collections import Counter
 
 import psutil
-from conftest import batchocr_env, read_jsonl
+from conftest import batchocr_env, fault_engine, read_jsonl
 
-FAKE = ("--engine", "fault_engines:FakeEngine")
+FAKE = fault_engine("FakeEngine")
 # How each executor words a worker killed by SIGKILL (Ray does not report the signal).
 KILLED = {"local": "killed by signal 9", "ray": "died"}
-
-
-def pages_of(result):
-    return Counter((r["path"], r["page"]) for r in result.results())
 
 
 def test_every_page_once_with_dynamic_dispatch(run_batchocr, fake_pages, executor):
     names = [f"p{i:02d}.png" for i in range(20)]
     result = run_batchocr(fake_pages(names), *FAKE, "--workers", "2", *executor)
     assert result.returncode == 0, result.stderr
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
     workers = Counter(r["worker"] for r in result.results())
     assert set(workers) == {1, 2}  # both workers got work
 
@@ -35,7 +31,7 @@ def test_poison_page_is_retried_once_then_recorded(run_batchocr, fake_pages, exe
     result = run_batchocr(fake_pages(names), *FAKE, "--workers", "2", *executor)
     assert result.returncode == 1
     records = {r["path"]: r for r in result.results()}
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
     poison = records["b-crash.png"]
     assert poison["status"] == "error"
     assert poison["attempt"] == 2
@@ -56,7 +52,7 @@ def test_page_that_crashes_once_succeeds_on_retry(run_batchocr, fake_pages, exec
 
 
 def test_os_exit_in_worker_is_a_crash_with_its_code(run_batchocr, fake_pages):
-    result = run_batchocr(fake_pages(["a.png", "b-exit.png"]), "--engine", "fault_engines:FakeEngine", "--workers", "1")
+    result = run_batchocr(fake_pages(["a.png", "b-exit.png"]), *fault_engine("FakeEngine"), "--workers", "1")
     records = {r["path"]: r for r in result.results()}
     assert records["b-exit.png"]["status"] == "error"
     assert "exited unexpectedly with code 3" in records["b-exit.png"]["error"]
@@ -77,7 +73,7 @@ def test_hanging_page_times_out_and_others_finish(run_batchocr, fake_pages, exec
 
 def test_engine_exception_is_an_error_record_and_engine_is_rebuilt(run_batchocr, fake_pages):
     names = ["a-raise.png", "b.png"]
-    result = run_batchocr(fake_pages(names), "--engine", "fault_engines:FakeEngine", "--workers", "1")
+    result = run_batchocr(fake_pages(names), *fault_engine("FakeEngine"), "--workers", "1")
     records = {r["path"]: r for r in result.results()}
     assert records["a-raise.png"]["status"] == "error"
     assert "fake engine refused this page" in records["a-raise.png"]["error"]
@@ -89,7 +85,7 @@ def test_engine_exception_is_an_error_record_and_engine_is_rebuilt(run_batchocr,
 def test_recycle_by_count_logs_before_and_after_for_every_worker(run_batchocr, fake_pages):
     names = [f"p{i:02d}.png" for i in range(12)]
     result = run_batchocr(
-        fake_pages(names), "--engine", "fault_engines:CachingFakeEngine", "--workers", "2", "--recycle-every", "2"
+        fake_pages(names), *fault_engine("CachingFakeEngine"), "--workers", "2", "--recycle-every", "2"
     )
     assert result.returncode == 0, result.stderr
     recycles = [e for e in result.memory() if e["event"] == "recycle"]
@@ -103,20 +99,12 @@ def test_recycle_by_count_logs_before_and_after_for_every_worker(run_batchocr, f
 def test_leaking_engine_gets_its_process_replaced(run_batchocr, fake_pages, executor):
     """In-process freeing cannot return this leak: the worker process is replaced."""
     names = [f"p{i:02d}.png" for i in range(6)]
+    only_the_rss_limit = ("--max-worker-rss", "150", "--recycle-every", "0")
     result = run_batchocr(
-        fake_pages(names),
-        "--engine",
-        "fault_engines:LeakyFakeEngine",
-        "--workers",
-        "1",
-        "--max-worker-rss",
-        "150",
-        "--recycle-every",
-        "0",
-        *executor,
+        fake_pages(names), *fault_engine("LeakyFakeEngine"), "--workers", "1", *only_the_rss_limit, *executor
     )
     assert result.returncode == 0, result.stderr
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
     memory = result.memory()
     restarts = [e for e in memory if e["event"] == "recycle" and e["mode"] == "restart"]
     assert restarts and all(e["reason"] == "rss" for e in restarts)
@@ -128,7 +116,7 @@ def test_leaking_engine_gets_its_process_replaced(run_batchocr, fake_pages, exec
 
 def test_engine_that_cannot_load_aborts_quickly(run_batchocr, fake_pages, executor):
     started = time.monotonic()
-    result = run_batchocr(fake_pages(["a.png", "b.png"]), "--engine", "fault_engines:BrokenInitFakeEngine", *executor)
+    result = run_batchocr(fake_pages(["a.png", "b.png"]), *fault_engine("BrokenInitFakeEngine"), *executor)
     assert result.returncode == 4
     assert "model file is corrupt (simulated)" in result.stderr
     assert result.run_info()["exit_code"] == 4
@@ -136,7 +124,7 @@ def test_engine_that_cannot_load_aborts_quickly(run_batchocr, fake_pages, execut
 
 
 def test_missing_model_exits_3_before_any_worker(run_batchocr, fake_pages):
-    result = run_batchocr(fake_pages(["a.png"]), "--engine", "fault_engines:NeedsModelFakeEngine")
+    result = run_batchocr(fake_pages(["a.png"]), *fault_engine("NeedsModelFakeEngine"))
     assert result.returncode == 3
     assert "fake.model" in result.stderr and "/nonexistent-fake-models" in result.stderr
     assert not (result.out_dir / "memory.jsonl").exists()  # no worker ever started
@@ -213,8 +201,7 @@ def test_run_stops_early_when_most_pages_fail(run_batchocr, fake_pages):
     names = [f"p{i:02d}-raise.png" for i in range(40)] + [f"q{i:02d}.png" for i in range(40)]
     result = run_batchocr(
         fake_pages(names),
-        "--engine",
-        "fault_engines:FakeEngine",
+        *fault_engine("FakeEngine"),
         "--workers",
         "2",
         env={"BATCHOCR_MAX_FAILED_SHARE": "0.5"},

@@ -13,7 +13,7 @@ import sys
 import pexpect
 import pyte
 import pytest
-from conftest import batchocr_env
+from conftest import batchocr_env, fault_engine
 
 COLUMNS, ROWS = 120, 40
 BAR = re.compile(r"\|\s*(\d+)/(\d+) \[(\d\d:\d\d)")  # "| 3/6 [00:04<..."
@@ -46,13 +46,11 @@ def screen_of(written: str) -> list[str]:
     return [line.rstrip() for line in screen.display if line.strip()]
 
 
-def engine(name: str) -> tuple[str, str]:
-    return ("--engine", f"fault_engines:{name}")
-
-
 def test_a_status_line_says_what_happens_while_workers_start_then_the_bar_replaces_it(tmp_path, fake_pages):
     in_dir = fake_pages(["a.png", "b.png"])
-    child = spawn(tmp_path, in_dir, *engine("SlowStartFakeEngine"), "--workers", "2", env={"FAULT_START_SLEEP": "4"})
+    child = spawn(
+        tmp_path, in_dir, *fault_engine("SlowStartFakeEngine"), "--workers", "2", env={"FAULT_START_SLEEP": "4"}
+    )
     child.expect(r"starting 2 workers \(slow-start-fake eng\)\.\.\. \[00:0\d\]")
     seen = child.before + child.after
     written = seen + finish(child)
@@ -67,7 +65,7 @@ def test_the_clock_moves_and_a_slow_page_is_named_while_it_runs(tmp_path, fake_p
     """One page done, the next takes 8 s: the bar keeps counting the time,
     its rate falls, and the slow page is named."""
     in_dir = fake_pages(["a.png", "b-slow.png"])
-    child = spawn(tmp_path, in_dir, *engine("FakeEngine"), "--workers", "1", env={"FAULT_SLOW_SLEEP": "8"})
+    child = spawn(tmp_path, in_dir, *fault_engine("FakeEngine"), "--workers", "1", env={"FAULT_SLOW_SLEEP": "8"})
     written = finish(child)
     assert child.exitstatus == 0
     waiting = [frame for frame in re.split(r"[\r\n]", written) if BAR.search(frame) and "1/2" in frame]
@@ -81,7 +79,7 @@ def test_the_clock_moves_and_a_slow_page_is_named_while_it_runs(tmp_path, fake_p
 
 def test_ctrl_c_leaves_exactly_one_bar_on_screen(tmp_path, fake_pages):
     in_dir = fake_pages([f"p{i}.png" for i in range(8)])
-    child = spawn(tmp_path, in_dir, *engine("FakeEngine"), "--workers", "2", env={"FAULT_SLEEP": "1"})
+    child = spawn(tmp_path, in_dir, *fault_engine("FakeEngine"), "--workers", "2", env={"FAULT_SLEEP": "1"})
     child.expect(r"\| 2/8 \[")
     child.sendintr()  # as the terminal does for Ctrl-C: SIGINT to the foreground group, and its echo
     written = child.before + child.after + finish(child)
@@ -93,14 +91,30 @@ def test_ctrl_c_leaves_exactly_one_bar_on_screen(tmp_path, fake_pages):
     assert not any("^C" in line for line in screen), screen
 
 
+def test_ctrl_c_before_any_worker_is_ready_says_the_run_is_stopping(tmp_path, fake_pages):
+    in_dir = fake_pages(["a.png", "b.png"])
+    child = spawn(
+        tmp_path, in_dir, *fault_engine("SlowStartFakeEngine"), "--workers", "1", env={"FAULT_START_SLEEP": "30"}
+    )
+    child.expect("starting 1 worker")
+    child.sendintr()
+    written = child.before + child.after + finish(child)
+    assert child.exitstatus == 130
+    screen = screen_of(written)
+    assert "stopping before any worker was ready... [" in "\n".join(screen), screen
+    assert not any("starting 1 worker" in line for line in screen), screen
+
+
 def test_a_resume_with_nothing_to_do_says_so(tmp_path, fake_pages, run_batchocr):
     in_dir = fake_pages(["a.png", "b.png"])
-    assert run_batchocr(in_dir, *engine("FakeEngine")).returncode == 0
-    child = spawn(tmp_path, in_dir, *engine("FakeEngine"))
+    assert run_batchocr(in_dir, *fault_engine("FakeEngine")).returncode == 0
+    child = spawn(tmp_path, in_dir, *fault_engine("FakeEngine"))
     written = finish(child)
     assert child.exitstatus == 0
     screen = screen_of(written)
     assert screen[0] == "nothing to do: all 2 pages done by an earlier run", screen
+    summary = "".join(screen[1:])  # wrapped at the terminal's width
+    assert "no worker needed ->" in summary and "1 worker" not in summary, screen  # none was started
     assert "page/s" not in written and "0page" not in written
 
 
@@ -109,9 +123,9 @@ def test_no_bar_in_a_log_or_with_quiet(tmp_path, fake_pages, run_batchocr, quiet
     """stderr to a file (cron) or --quiet on a terminal: the summary lines only."""
     in_dir = fake_pages(["a.png", "b.png"])
     if quiet:
-        child = spawn(tmp_path, in_dir, *engine("FakeEngine"), "--quiet")
+        child = spawn(tmp_path, in_dir, *fault_engine("FakeEngine"), "--quiet")
         stderr = finish(child).replace("\r\n", "\n")
     else:
-        stderr = run_batchocr(in_dir, *engine("FakeEngine")).stderr
+        stderr = run_batchocr(in_dir, *fault_engine("FakeEngine")).stderr
     assert "\r" not in stderr and "page/s" not in stderr and "starting" not in stderr, stderr
     assert all(line.startswith(("batchocr: ", "  ")) for line in stderr.splitlines()), stderr

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import psutil
 import pytest
-from conftest import SAMPLES, RunResult, batchocr_env
+from conftest import SAMPLES, batchocr_env, fault_engine
 
 HAVE_RAY = importlib.util.find_spec("ray") is not None
 needs_ray = pytest.mark.skipif(not HAVE_RAY, reason="Ray not installed: bash scripts/setup.sh dev")
 pytestmark = pytest.mark.ray
-FAKE = ("--engine", "fault_engines:FakeEngine")
+FAKE = fault_engine("FakeEngine")
 CLUSTER_SLEEP = "0.2"  # FAULT_SLEEP of the fake engine on the module's cluster: seconds per page
 
 # Holds a local Ray cluster until its stdin closes; prints the address to join.
@@ -35,10 +35,6 @@ print(ray.get_runtime_context().gcs_address, flush=True)
 sys.stdin.read()
 ray.shutdown()
 """
-
-
-def pages_of(result: RunResult) -> Counter:
-    return Counter((r["path"], r["page"]) for r in result.results())
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ def test_samples_give_the_same_pages_as_the_local_pool(run_batchocr, tmp_path):
         for executor, run in (("ray", ray_run), ("local", local_run))
     }
     assert ok["ray"] == ok["local"] and len(ok["ray"]) >= 10
-    assert pages_of(ray_run) == pages_of(local_run)  # each page once, in both
+    assert ray_run.pages() == local_run.pages()  # each page once, in both
     assert {r["worker"] for r in ray_run.results()} == {1, 2}
     assert all(r["engine"] == "tesseract" and r["text"] for r in ray_run.results())
 
@@ -114,7 +110,7 @@ def test_a_run_joins_an_existing_cluster_whose_actors_do_the_pages(ray_cluster, 
     names = [f"p{i}.png" for i in range(6)]
     result = run_batchocr(fake_pages(names), *FAKE, "--workers", "2", *ray_cluster.args(), env=ray_cluster.env)
     assert result.returncode == 0, result.stderr
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
     driver_children = {p.pid for p in psutil.Process().children(recursive=True)}
     assert not {r["pid"] for r in result.results()} & driver_children  # the cluster's processes did them
     assert result.run_info()["settings"]["ray_address"] == ray_cluster.address

@@ -7,17 +7,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from conftest import fault_engine
+
 # --start-timeout short enough to wait out in a test: Ray needs longer just to
 # start an actor's process on a loaded 2-core machine.
 START_TIMEOUT = {"local": "2", "ray": "20"}
-
-
-def engine(name: str) -> tuple[str, str]:
-    return ("--engine", f"fault_engines:{name}")
-
-
-def pages_of(result) -> Counter:
-    return Counter((r["path"], r["page"]) for r in result.results())
 
 
 def exit_causes(result) -> list[str]:
@@ -27,7 +21,7 @@ def exit_causes(result) -> list[str]:
 def test_an_engine_that_never_loads_aborts_at_the_start_deadline(run_batchocr, fake_pages, executor):
     started = time.monotonic()
     result = run_batchocr(
-        fake_pages(["a.png", "b.png"]), *engine("HangingStartFakeEngine"), "--start-timeout", "2", *executor
+        fake_pages(["a.png", "b.png"]), *fault_engine("HangingStartFakeEngine"), "--start-timeout", "2", *executor
     )
     assert time.monotonic() - started < 90
     assert result.returncode == 4, result.stderr
@@ -39,7 +33,7 @@ def test_one_hanging_load_is_replaced_and_the_run_finishes(run_batchocr, fake_pa
     names = [f"p{i}.png" for i in range(6)]
     result = run_batchocr(
         fake_pages(names),
-        *engine("HangingStartFakeEngine"),
+        *fault_engine("HangingStartFakeEngine"),
         "--workers",
         "2",
         "--start-timeout",
@@ -48,16 +42,16 @@ def test_one_hanging_load_is_replaced_and_the_run_finishes(run_batchocr, fake_pa
         env={"FAULT_HANG_ONCE": "1"},
     )
     assert result.returncode == 0, result.stderr
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
 
 
 def test_a_worker_frozen_while_loading_does_not_keep_the_run_alive(run_batchocr, fake_pages, executor):
     names = [f"p{i}.png" for i in range(4)]
     started = time.monotonic()
-    result = run_batchocr(fake_pages(names), *engine("StoppedStartFakeEngine"), "--workers", "2", *executor)
+    result = run_batchocr(fake_pages(names), *fault_engine("StoppedStartFakeEngine"), "--workers", "2", *executor)
     assert time.monotonic() - started < 60  # not the 120 s start deadline: no work was left for it
     assert result.returncode == 0, result.stderr
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
 
 
 def test_a_hanging_free_resources_costs_workers_not_pages(run_batchocr, fake_pages, executor):
@@ -66,7 +60,7 @@ def test_a_hanging_free_resources_costs_workers_not_pages(run_batchocr, fake_pag
     start_timeout = START_TIMEOUT[executor[1]]
     result = run_batchocr(
         fake_pages(names),
-        *engine("HangingFreeFakeEngine"),
+        *fault_engine("HangingFreeFakeEngine"),
         "--workers",
         "1",
         "--recycle-every",
@@ -77,7 +71,7 @@ def test_a_hanging_free_resources_costs_workers_not_pages(run_batchocr, fake_pag
     )
     assert time.monotonic() - started < 150
     assert result.returncode == 0, result.stderr
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
     assert all(r["status"] == "ok" and r["attempt"] == 1 for r in result.results())
     causes = exit_causes(result)
     assert any(f"engine rebuild took longer than {start_timeout} s" in c for c in causes), causes
@@ -89,11 +83,11 @@ def test_a_failing_rebuild_restarts_the_process_and_no_page_is_recognised_twice(
 ):
     names = [f"p{i}.png" for i in range(6)]
     result = run_batchocr(
-        fake_pages(names), *engine("RebuildFailsFakeEngine"), "--workers", "2", "--recycle-every", "1", *executor
+        fake_pages(names), *fault_engine("RebuildFailsFakeEngine"), "--workers", "2", "--recycle-every", "1", *executor
     )
     assert result.returncode == 0, result.stderr
     assert all(r["status"] == "ok" and r["attempt"] == 1 for r in result.results())
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
     recognised = Counter(f.name.split("-")[1] for f in tmp_path.glob("recognised-*"))
     assert recognised == Counter({n: 1 for n in names})
     causes = exit_causes(result)
@@ -101,7 +95,7 @@ def test_a_failing_rebuild_restarts_the_process_and_no_page_is_recognised_twice(
 
 
 def test_engine_extra_fields_cannot_overwrite_the_records_own(run_batchocr, fake_pages):
-    result = run_batchocr(fake_pages(["a.png", "b.png"]), *engine("ReservedFieldsFakeEngine"), "--workers", "1")
+    result = run_batchocr(fake_pages(["a.png", "b.png"]), *fault_engine("ReservedFieldsFakeEngine"), "--workers", "1")
     records = result.results()
     assert [(r["page"], r["attempt"], r["status"]) for r in records] == [(1, 1, "error")] * 2
     assert all("fields that batchocr sets itself: attempt, page" in r["error"] for r in records)
@@ -112,9 +106,11 @@ def test_engine_extra_fields_cannot_overwrite_the_records_own(run_batchocr, fake
 def test_a_worker_frozen_in_the_middle_of_a_reply_is_caught_by_its_deadline(run_batchocr, fake_pages):
     names = ["a.png", "b-freeze.png", "c.png", "d.png", "e.png"]
     started = time.monotonic()
-    result = run_batchocr(fake_pages(names), *engine("FreezeMidReplyFakeEngine"), "--workers", "2", "--timeout", "5")
+    result = run_batchocr(
+        fake_pages(names), *fault_engine("FreezeMidReplyFakeEngine"), "--workers", "2", "--timeout", "5"
+    )
     assert time.monotonic() - started < 90
-    assert pages_of(result) == Counter({(n, 1): 1 for n in names})
+    assert result.pages() == Counter({(n, 1): 1 for n in names})
     statuses = {r["path"]: r["status"] for r in result.results()}
     # frozen mid-reply: timed out; frozen just after it: its reply counts, and the
     # next page it was given times out instead.  Either way one page, not the run.
@@ -124,7 +120,7 @@ def test_a_worker_frozen_in_the_middle_of_a_reply_is_caught_by_its_deadline(run_
 
 def test_worker_stderr_is_capped_and_its_last_line_explains_a_crash(run_batchocr, fake_pages):
     names = ["a.png", "b.png", "c-crash.png"]
-    result = run_batchocr(fake_pages(names), *engine("StderrFloodFakeEngine"), "--workers", "1")
+    result = run_batchocr(fake_pages(names), *fault_engine("StderrFloodFakeEngine"), "--workers", "1")
     assert len(result.stderr) < 20_000, len(result.stderr)  # 80 MB were written
     assert "pix not defined" in result.stderr and "held back" in result.stderr
     crash = {r["path"]: r for r in result.results()}["c-crash.png"]

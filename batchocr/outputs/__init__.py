@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 from xml.sax.saxutils import escape
@@ -153,6 +153,14 @@ def xml_text(text: str) -> str:
 def xml_attr(text: str) -> str:
     """``text`` escaped for a double-quoted XML attribute."""
     return escape(_NOT_XML.sub("", text), {'"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+
+
+def write_parts(dest: BinaryIO, parts: Iterable[str]) -> None:
+    """Write text parts as UTF-8 as they are made: a format yields its head,
+    one part per page and its tail, so only one page is in memory at a time.
+    Characters UTF-8 cannot hold (lone surrogates) become ``?``."""
+    for part in parts:
+        dest.write(part.encode("utf-8", "replace"))
 
 
 def software() -> str:

@@ -11,9 +11,10 @@ words without a box (a PDF page's own text layer) have no position.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, BinaryIO
 
-from batchocr.outputs import FileDocument, page_lines, page_size, software, union_box, xml_attr
+from batchocr.outputs import FileDocument, page_lines, page_size, software, union_box, write_parts, xml_attr
 
 NAMESPACE = "http://www.loc.gov/standards/alto/ns-v4#"
 SCHEMA_LOCATION = "http://www.loc.gov/standards/alto/v4/alto-4-4.xsd"
@@ -45,10 +46,7 @@ class AltoFormat:
 
     def write(self, doc: FileDocument, dest: BinaryIO) -> None:
         head = HEAD.format(ns=NAMESPACE, schema=SCHEMA_LOCATION, file=xml_attr(doc.path), software=xml_attr(software()))
-        dest.write(head.encode())
-        for record in doc.pages():
-            dest.write(page_xml(record).encode("utf-8", "replace"))
-        dest.write(TAIL.encode())
+        write_parts(dest, chain([head], map(page_xml, doc.pages()), [TAIL]))
 
 
 def page_xml(record: dict[str, Any]) -> str:

@@ -14,9 +14,10 @@ words without a box (a PDF page's own text layer) carry no ``bbox``.
 from __future__ import annotations
 
 import os
+from itertools import chain
 from typing import Any, BinaryIO
 
-from batchocr.outputs import FileDocument, page_lines, page_size, software, union_box, xml_attr, xml_text
+from batchocr.outputs import FileDocument, page_lines, page_size, software, union_box, write_parts, xml_attr, xml_text
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"
@@ -40,10 +41,8 @@ class HocrFormat:
 
     def write(self, doc: FileDocument, dest: BinaryIO) -> None:
         title = xml_text(os.path.basename(doc.rel))
-        dest.write(HEAD.format(title=title, system=xml_attr(software()), pages=doc.page_count).encode())
-        for record in doc.pages():
-            dest.write(page_html(doc, record).encode("utf-8", "replace"))
-        dest.write(TAIL.encode())
+        head = HEAD.format(title=title, system=xml_attr(software()), pages=doc.page_count)
+        write_parts(dest, chain([head], (page_html(doc, record) for record in doc.pages()), [TAIL]))
 
 
 def page_html(doc: FileDocument, record: dict[str, Any]) -> str:

@@ -10,9 +10,10 @@ is its page row alone; a box that is unknown is written as -1s.
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any, BinaryIO
 
-from batchocr.outputs import FileDocument, page_lines, page_size
+from batchocr.outputs import FileDocument, page_lines, page_size, write_parts
 
 COLUMNS = (
     *("level", "page_num", "block_num", "par_num", "line_num", "word_num"),
@@ -25,9 +26,8 @@ class TsvFormat:
     ext = "tsv"
 
     def write(self, doc: FileDocument, dest: BinaryIO) -> None:
-        dest.write(("\t".join(COLUMNS) + "\n").encode())
-        for record in doc.pages():
-            dest.write("".join(page_rows(record)).encode("utf-8", "replace"))
+        header = "\t".join(COLUMNS) + "\n"
+        write_parts(dest, chain([header], ("".join(page_rows(record)) for record in doc.pages())))
 
 
 def page_rows(record: dict[str, Any]):

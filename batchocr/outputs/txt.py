@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from batchocr.outputs import FileDocument, page_text
+from batchocr.outputs import FileDocument, page_text, write_parts
 
 FORM_FEED = "\f"
 
@@ -19,7 +19,6 @@ class TextFormat:
     ext = "txt"
 
     def write(self, doc: FileDocument, dest: BinaryIO) -> None:
-        for index, record in enumerate(doc.pages()):
-            if index:
-                dest.write(FORM_FEED.encode())
-            dest.write(page_text(record).encode("utf-8", "replace"))
+        write_parts(
+            dest, ((FORM_FEED if index else "") + page_text(record) for index, record in enumerate(doc.pages()))
+        )
