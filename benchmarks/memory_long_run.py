@@ -21,7 +21,7 @@ this measures.
 
 For each run it prints worker RSS over time (from memory.jsonl), the RSS
 growth per 1,000 pages across the run and within recycle segments, each
-with its 95% interval (``batchocr.report``, ``batchocr.growth``),
+with its 95% interval (``batchocr.report``),
 recycles and their time, and pages/s; then the cost of recycling (pages/s
 lost against ``off``), and writes each run's chart with
 ``batchocr report OUT --plot``.
@@ -45,7 +45,10 @@ sys.path.insert(0, str(REPO))
 
 from peers import bench_env, generated_pages, machine  # noqa: E402  (benchmarks/ is on sys.path)
 
-from batchocr.report import format_growth, load_outputs, rss_readings, summarize  # noqa: E402
+from batchocr.report.reading import load_outputs  # noqa: E402
+from batchocr.report.summary import summarize  # noqa: E402
+from batchocr.report.text import format_growth  # noqa: E402
+from batchocr.report.workers import rss_readings  # noqa: E402
 
 RSS_LIMIT_FACTOR = 1.1  # the rss run's limit: 10% above the steady RSS of the off run
 RECYCLE_EVERY = 200

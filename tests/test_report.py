@@ -13,8 +13,22 @@ from pathlib import Path
 import pytest
 from conftest import batchocr_env, read_jsonl, text_page
 
-from batchocr import chart_data, report
 from batchocr.errors import ConfigError
+from batchocr.records import INTERRUPT_KILL
+from batchocr.report import chart_data
+from batchocr.report.pages import failure_cause, low_confidence_pages
+from batchocr.report.reading import Outputs, load_outputs
+from batchocr.report.runs import RecordTally, final_records, run_history, split_memory_by_run
+from batchocr.report.summary import summarize
+from batchocr.report.text import format_growth, format_text
+from batchocr.report.workers import (
+    across_run_growth,
+    exit_kind,
+    growth_json,
+    restart_cost,
+    within_segment_growth,
+    worker_stats,
+)
 
 FAKE = "fault_engines:FakeEngine"
 
@@ -55,11 +69,11 @@ def resumed_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def summary(resumed_run) -> dict:
-    return report.summarize(report.load_outputs(resumed_run))
+    return summarize(load_outputs(resumed_run))
 
 
 def memory_runs(out: Path) -> dict[str, list[dict]]:
-    return report.split_memory_by_run(read_jsonl(out / "memory.jsonl"))
+    return split_memory_by_run(read_jsonl(out / "memory.jsonl"))
 
 
 # --- counts from real runs ------------------------------------------------------------
@@ -67,7 +81,7 @@ def memory_runs(out: Path) -> dict[str, list[dict]]:
 
 def test_page_counts_match_results_jsonl(resumed_run, summary):
     records = read_jsonl(resumed_run / "results.jsonl")
-    statuses = Counter(r["status"] for r in report.final_records(records))
+    statuses = Counter(r["status"] for r in final_records(records))
     assert summary["pages"] == {"recorded": 19, "ok": 16, "error": 3, "timeout": 0}
     assert statuses == Counter({"ok": 16, "error": 3})
 
@@ -139,7 +153,7 @@ def test_growth_of_a_leaking_engine(tmp_path):
         "0",
     ]
     assert run_cli(tmp_path, "run", str(pages), "-o", str(out), *args).returncode == 0
-    growth = report.summarize(report.load_outputs(out))["growth"]
+    growth = summarize(load_outputs(out))["growth"]
     for figure in growth.values():
         assert figure["groups_used"] == 1
         assert figure["mb_per_1000_pages"] == pytest.approx(40_000, rel=0.1)
@@ -153,7 +167,7 @@ def test_growth_of_a_flat_engine(tmp_path):
     out = tmp_path / "out"
     args = ["--engine", FAKE, "--workers", "2", "--recycle-every", "0"]
     assert run_cli(tmp_path, "run", str(pages), "-o", str(out), *args).returncode == 0
-    growth = report.summarize(report.load_outputs(out))["growth"]
+    growth = summarize(load_outputs(out))["growth"]
     within = growth["within_segments"]
     assert within["groups_used"] == 2
     for figure in growth.values():
@@ -196,7 +210,7 @@ def test_plot_and_html(resumed_run, tmp_path):
 
 
 def test_missing_matplotlib_says_how_to_install(monkeypatch):
-    from batchocr import plotting
+    from batchocr.report import plotting
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now raises ImportError
     with pytest.raises(
@@ -244,11 +258,11 @@ def sawtooth(leak_per_page=0.5, period=50, periods=3, pid=7):
 def test_growth_within_segments_and_across_the_run_are_told_apart():
     # a leak recycling contains: a fit across the saw-tooth says ~0, within segments it is 500 / 1,000
     trace = sawtooth()
-    within = report.within_segment_growth(trace)
+    within = within_segment_growth(trace)
     assert within.groups_used == 3
     assert within.mb_per_1000_pages == pytest.approx(500, rel=0.01)
     assert within.measurable
-    across = report.across_run_growth(trace)
+    across = across_run_growth(trace)
     assert not across.measurable
     assert across.low < 0 < across.high
 
@@ -262,9 +276,9 @@ def test_a_staircase_shows_across_the_run():
         trace += events(7, [(i, level + rng.uniform(-2, 2)) for i in range(start + 1, start + 50)])
         trace.append({"worker": 1, "pid": 7, "event": "recycle", "images": start + 50, "rss_mb": level,
                       "rss_before_mb": level, "mode": "in-process", "t": start + 50})  # fmt: skip
-    across = report.across_run_growth(trace)
+    across = across_run_growth(trace)
     assert across.measurable and across.low <= 400 <= across.high * 1.1
-    assert not report.within_segment_growth(trace).measurable
+    assert not within_segment_growth(trace).measurable
 
 
 def noisy_worker(rng, pages, leak_mb_per_page=0.0, swing=300.0, recycle_every=0, pid=7, worker=1):
@@ -293,7 +307,7 @@ def test_noisy_flat_memory_is_no_measurable_growth(recycle_every):
         trace = noisy_worker(rng, 300, recycle_every=recycle_every) + noisy_worker(
             rng, 300, recycle_every=recycle_every, pid=8, worker=2
         )
-        figures = [report.within_segment_growth(trace), report.across_run_growth(trace)]
+        figures = [within_segment_growth(trace), across_run_growth(trace)]
         claims += any(f.measurable for f in figures)
         assert all(f.low < f.mb_per_1000_pages < f.high for f in figures)
     assert claims <= 12  # 2 figures at 5% each: ~10 expected; the chance of more than 12 is small
@@ -302,10 +316,10 @@ def test_noisy_flat_memory_is_no_measurable_growth(recycle_every):
 def test_noisy_real_leak_is_measured():
     rng = random.Random(1)
     trace = noisy_worker(rng, 600, leak_mb_per_page=5.0)  # 5,000 MB per 1,000 pages under +-300 MB noise
-    growth = report.within_segment_growth(trace)
+    growth = within_segment_growth(trace)
     assert growth.measurable and growth.low < 5000 < growth.high
     assert growth.high - growth.low < 2000
-    text = report.format_growth(report.growth_json(growth))
+    text = format_growth(growth_json(growth))
     assert "95% interval" in text and "no measurable" not in text
 
 
@@ -319,27 +333,27 @@ def test_autocorrelated_noise_widens_the_interval():
         for i in range(1, 300):
             noise = 0.8 * noise + rng.gauss(0, 20)
             points.append((i, 500 + noise))
-        claims += report.within_segment_growth(events(7, points)).measurable
+        claims += within_segment_growth(events(7, points)).measurable
     assert claims <= 12
 
 
 def test_short_segments_are_not_used():
     trace = events(7, [(1, 100.0), (2, 140.0), (3, 150.0), (4, 151.0), (5, 152.0)])
-    growth = report.within_segment_growth(trace)
+    growth = within_segment_growth(trace)
     assert growth.mb_per_1000_pages is None
-    assert report.format_growth(report.growth_json(growth)).startswith("n/a")
+    assert format_growth(growth_json(growth)).startswith("n/a")
 
 
 def test_growth_text_says_no_measurable_growth_when_noise_exceeds_it():
     flat = {"mb_per_1000_pages": -748.5, "low": -3100.0, "high": 1600.0, "measurable": False,
             "groups_used": 4, "pages_covered": 800, "readings": 800}  # fmt: skip
-    assert report.format_growth(flat).startswith("no measurable growth (-748 MB per 1,000 pages, 95% interval")
+    assert format_growth(flat).startswith("no measurable growth (-748 MB per 1,000 pages, 95% interval")
     assert plotting_verdict(flat) == "no measurable growth (95%: -3,100 to +1,600 MB per 1,000 pages)"
 
 
 def plotting_verdict(growth):
     pytest.importorskip("matplotlib")
-    from batchocr import plotting
+    from batchocr.report import plotting
 
     return plotting.verdict(growth)
 
@@ -353,7 +367,7 @@ def test_untagged_runs_split_where_the_clock_restarts():
         {"worker": 1, "pid": 9, "event": "start", "t": 0.9},  # a resumed run
         {"worker": 1, "pid": 9, "event": "exit", "t": 3.0},
     ]
-    runs = report.split_memory_by_run(lines)
+    runs = split_memory_by_run(lines)
     assert [[e["pid"] for e in run] for run in runs.values()] == [[1, 1, 3, 3], [9, 9]]
 
 
@@ -364,9 +378,9 @@ def test_failure_cause_masks_particulars():
         "error": "cannot decode image: broken data stream at /x/a.png 123456",
     }
     b = {"status": "error", "error_kind": "decode", "error": "cannot decode image: broken data stream at /y/b.png 987"}
-    assert report.failure_cause(a) == report.failure_cause(b)
+    assert failure_cause(a) == failure_cause(b)
     crash = {"status": "error", "error_kind": "crash", "error": "worker killed by signal 11 (SIGSEGV) (tried 2 times)"}
-    assert report.failure_cause(crash) == "crash: worker killed by signal 11 (SIGSEGV)"
+    assert failure_cause(crash) == "crash: worker killed by signal 11 (SIGSEGV)"
 
 
 def test_rolling_rate():
@@ -397,22 +411,20 @@ def test_runs_with_the_same_tag_are_told_apart_by_their_clock():
             for w, pid in enumerate(pids, 1)
         ]
 
-    runs = report.split_memory_by_run(short_run([10, 11]) + short_run([20, 21]))
+    runs = split_memory_by_run(short_run([10, 11]) + short_run([20, 21]))
     assert {name: [e["pid"] for e in run] for name, run in runs.items()} == {
         "X": [10, 11, 10, 11],
         "X#2": [20, 21, 20, 21],
     }
-    history = report.run_history(
-        {"run": "X", "seconds": 0.3, "previous_runs": [{"run": "X", "seconds": 0.25}]}, list(runs)
-    )
+    history = run_history({"run": "X", "seconds": 0.3, "previous_runs": [{"run": "X", "seconds": 0.25}]}, list(runs))
     assert history["X"]["seconds"] == 0.25 and history["X#2"]["seconds"] == 0.3
 
 
 # --- how runs and workers ended --------------------------------------------------------------
 
 
-def synthetic_outputs(out_dir: Path, memory: list[dict], results: list[dict], run_info: dict) -> report.Outputs:
-    return report.Outputs(out_dir, results, memory, run_info)
+def synthetic_outputs(out_dir: Path, memory: list[dict], results: list[dict], run_info: dict) -> Outputs:
+    return Outputs(out_dir, results, memory, run_info)
 
 
 def restarted_worker() -> tuple[list[dict], list[dict]]:
@@ -426,7 +438,7 @@ def restarted_worker() -> tuple[list[dict], list[dict]]:
         {"worker": 1, "pid": 2, "event": "start", "images": 0, "rss_mb": 50.0, "t": 12.5},
         {"worker": 1, "pid": 2, "event": "exit", "images": 10, "rss_mb": 80.0, "t": 25.0, "cause": "finished"},
         {"worker": 2, "pid": 5, "event": "exit", "images": 20, "rss_mb": 80.0, "t": 26.0,
-         "cause": report.INTERRUPT_KILL},
+         "cause": INTERRUPT_KILL},
     ]  # fmt: skip
     results = [{"path": f"a{i}.png", "page": 1, "status": "ok", "worker": 1, "pid": 1, "ms": 1000, "t": 1.0 + i}
                for i in range(1, 11)]  # fmt: skip
@@ -440,7 +452,7 @@ def restarted_worker() -> tuple[list[dict], list[dict]]:
 def test_restarts_are_costed_and_interrupt_kills_are_not_crashes(tmp_path):
     memory, results = restarted_worker()
     run_info = {"run": None, "status": "interrupted", "ended": "x", "seconds": 26.0, "workers": 2}
-    summary = report.summarize(synthetic_outputs(tmp_path, memory, results, run_info))
+    summary = summarize(synthetic_outputs(tmp_path, memory, results, run_info))
     run = summary["runs"][0]
     assert run["restarts"]["restarts"] == 1
     assert run["restarts"]["respawn_seconds"] == pytest.approx(1.5)
@@ -452,7 +464,7 @@ def test_restarts_are_costed_and_interrupt_kills_are_not_crashes(tmp_path):
     assert time["other"] == pytest.approx(52 - 42 - 0.2 - 1.5, abs=0.01)
     workers = {w["worker"]: w for w in run["worker_stats"]}
     assert workers[2]["crashes"] == 0 and workers[2]["interrupted"] == 1
-    text = report.format_text(summary)
+    text = format_text(summary)
     assert "1 killed at the interrupt (not crashes)" in text
     assert "restart: 1 new process, respawn 1.5 s + first pages 1.9 s slower than average" in text
     assert "restart 3.5 s (7%)" in text
@@ -465,9 +477,9 @@ def test_a_crash_respawn_is_costed_and_counted():
          "cause": "worker killed by signal 11 (SIGSEGV)"},
         {"worker": 1, "pid": 3, "event": "start", "images": 0, "rss_mb": 50.0, "t": 7.0},
     ]  # fmt: skip
-    assert report.exit_kind(memory[1]["cause"]) == "crash"
-    assert report.restart_cost(memory, report.RecordTally()).respawn_seconds == pytest.approx(2.0)
-    assert report.worker_stats(1, memory, 3, 10.0).crashes == 1
+    assert exit_kind(memory[1]["cause"]) == "crash"
+    assert restart_cost(memory, RecordTally()).respawn_seconds == pytest.approx(2.0)
+    assert worker_stats(1, memory, 3, 10.0).crashes == 1
 
 
 def test_a_superseded_run_shows_the_pages_it_did(tmp_path):
@@ -478,10 +490,10 @@ def test_a_superseded_run_shows_the_pages_it_did(tmp_path):
     results = [{**r, "run": "B", "pid": r["pid"] + 100} for r in results]  # B redid every page
     run_info = {"run": "B", "status": "finished", "ended": "x", "seconds": 2.6, "workers": 2, "previous_runs": [earlier],
                 "counts": {"done_this_run": 40, "skipped_already_ok": 0}}  # fmt: skip
-    summary = report.summarize(synthetic_outputs(tmp_path, memory + later_memory, results, run_info))
+    summary = summarize(synthetic_outputs(tmp_path, memory + later_memory, results, run_info))
     first = summary["runs"][0]
     assert (first["pages"], first["pages_final"]) == (40, 0)
-    text = report.format_text(summary)
+    text = format_text(summary)
     assert "run A (finished): 40 pages done in 26.0 s = 1.54 pages/s" in text
     assert "40 of its pages since redone by a later run" in text
     assert "0 pages in" not in text
@@ -496,16 +508,16 @@ def test_a_live_run_is_shown_live_and_a_dead_one_as_dead(tmp_path):
     lock = OutputLock(tmp_path)
     assert lock.acquire()
     try:
-        live = report.summarize(synthetic_outputs(tmp_path, memory, results, run_info))
+        live = summarize(synthetic_outputs(tmp_path, memory, results, run_info))
     finally:
         lock.release()
-    text = report.format_text(live)
+    text = format_text(live)
     assert live["latest_run"]["state"] == "live" and live["runs"][-1]["status"] == "live"
     assert "LIVE (running since 2026-12-03T10:00:00+00:00" in text
     assert "exit code None" not in text
-    dead = report.summarize(synthetic_outputs(tmp_path, memory, results, run_info))
+    dead = summarize(synthetic_outputs(tmp_path, memory, results, run_info))
     assert dead["latest_run"]["state"] == "died"
-    assert "ended without writing its end" in report.format_text(dead)
+    assert "ended without writing its end" in format_text(dead)
 
 
 # --- charts ------------------------------------------------------------------------------------
@@ -522,7 +534,7 @@ def test_throughput_window_spans_several_pages():
     assert chart_data.throughput_window(8.0, pages=2, workers=2) == 8.0  # never longer than the run
 
 
-def many_recycles_outputs(tmp_path, recycles=200, crash=False) -> report.Outputs:
+def many_recycles_outputs(tmp_path, recycles=200, crash=False) -> Outputs:
     memory = [{"worker": w, "pid": w, "event": "start", "images": 0, "rss_mb": 50.0, "t": 0.5} for w in (1, 2)]
     for i in range(1, recycles * 10 + 1):
         w = 1 + i % 2
@@ -546,10 +558,10 @@ def test_png_legend_ticks_and_title(tmp_path):
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    from batchocr import plotting
+    from batchocr.report import plotting
 
     outputs = many_recycles_outputs(tmp_path, recycles=200)
-    summary = report.summarize(outputs)
+    summary = summarize(outputs)
     fig = plotting.figure(chart_data.chart_data(outputs), summary)
     try:
         rss_ax = fig.axes[0]
@@ -565,7 +577,7 @@ def test_png_legend_ticks_and_title(tmp_path):
     finally:
         plt.close(fig)
     crashed = many_recycles_outputs(tmp_path, recycles=20, crash=True)
-    fig = plotting.figure(chart_data.chart_data(crashed), report.summarize(crashed))
+    fig = plotting.figure(chart_data.chart_data(crashed), summarize(crashed))
     try:
         assert "crash (1)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     finally:
@@ -574,14 +586,14 @@ def test_png_legend_ticks_and_title(tmp_path):
 
 def test_html_report_is_self_contained_interactive_and_lists_pages(tmp_path):
     pytest.importorskip("plotly")
-    from batchocr import report_html
+    from batchocr.report import html_page
 
     outputs = many_recycles_outputs(tmp_path, recycles=200, crash=True)
     outputs.results += [{"path": "bad/scan 1.pdf", "page": 3, "status": "error", "error_kind": "decode",
                          "error": "cannot decode", "worker": 1, "pid": 1, "t": 50.0}]  # fmt: skip
-    summary = report.summarize(outputs)
+    summary = summarize(outputs)
     page = tmp_path / "report.html"
-    report_html.write_html(chart_data.chart_data(outputs), summary, report.format_text(summary), page)
+    html_page.write_html(chart_data.chart_data(outputs), summary, format_text(summary), page)
     html = page.read_text()
     assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=|<link", html)  # nothing fetched: plotly.js is inline
     assert "Plotly.newPlot" in html
@@ -594,10 +606,10 @@ def test_html_report_is_self_contained_interactive_and_lists_pages(tmp_path):
 
 
 def test_html_thins_long_lines_keeping_peaks():
-    from batchocr import report_html
+    from batchocr.report import html_page
 
     points = [(float(i), 100.0 + (500.0 if i == 7777 else 0.0), i) for i in range(100_000)]
-    kept = report_html.thin(points, 1000)
+    kept = html_page.thin(points, 1000)
     assert len(kept) <= 1100
     assert (7777.0, 600.0, 7777) in kept
     assert kept[0] == points[0] and kept[-1] == points[-1]
@@ -608,24 +620,24 @@ def test_low_confidence_list_is_bounded_least_confident_first():
     records = [
         {"path": f"p{i}.png", "page": 1, "low_confidence": True, "confidence": (i * 37) % 100} for i in range(500)
     ]
-    flagged = report.low_confidence_pages(records, keep=10)
+    flagged = low_confidence_pages(records, keep=10)
     assert flagged.count == 500
     assert [p["confidence"] for p in flagged.pages] == sorted(p["confidence"] for p in flagged.pages)
     assert [p["confidence"] for p in flagged.pages] == sorted((i * 37) % 100 for i in range(500))[:10]
 
 
 def test_missing_plotly_says_how_to_install(monkeypatch):
-    from batchocr import report_html
+    from batchocr.report import html_page
 
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
     with pytest.raises(ConfigError, match=r"HTML report needs plotly.*-m pip install 'plotly>=5'"):
-        report_html.chart_figure([], {})
+        html_page.chart_figure([], {})
 
 
 def test_a_steep_leak_with_one_reading_off_keeps_a_tight_interval():
     """Residuals of 0.1 MB that happen to be correlated must not hide a 40 MB per page leak."""
     drift = [0.0] * 10 + [0.1, 0.2, 0.3]  # the last readings a little high, one after another
     points = [(i, 182.0 + 40 * (i - 4) + d) for i, d in zip(range(4, 17), drift, strict=True)]
-    growth = report.within_segment_growth(events(7, points))
+    growth = within_segment_growth(events(7, points))
     assert growth.measurable and 39_900 < growth.low < growth.high < 40_100

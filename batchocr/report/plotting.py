@@ -2,8 +2,8 @@
 
 matplotlib is the optional extra ``batchocr[plot]``: imported here only, when
 a chart is asked for, with the Agg backend (files only, no display needed).
-The data comes ready from ``batchocr.chart_data``; this module only
-draws.  (The interactive HTML report is ``batchocr.report_html``.)
+The data comes ready from ``chart_data``; this module only
+draws.  (The interactive HTML report is ``html_page``.)
 
 What one look should tell:
 
@@ -29,9 +29,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-from batchocr.chart_data import RunSeries
 from batchocr.errors import ConfigError, pip_hint
-from batchocr.report import format_mb
+from batchocr.report.chart_data import RunSeries
+from batchocr.report.text import format_mb
 
 INSTALL_HINT = pip_hint("matplotlib>=3.7", "plot")
 FIGURE_SIZE = (11, 8)  # inches

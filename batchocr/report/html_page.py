@@ -21,10 +21,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from batchocr.chart_data import RunSeries
 from batchocr.errors import ConfigError, pip_hint
-from batchocr.plotting import EXIT_MARKS, verdict
-from batchocr.report import format_latest_run
+from batchocr.report.chart_data import RunSeries
+from batchocr.report.plotting import EXIT_MARKS, verdict
+from batchocr.report.text import format_latest_run
 
 INSTALL_HINT = pip_hint("plotly>=5", "plot")
 RSS_POINT_BUDGET = 40_000  # RSS points in the whole chart, shared by the process lines

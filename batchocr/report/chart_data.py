@@ -2,7 +2,7 @@
 
 Per run: RSS lines per worker process, recycle marks, unplanned exits, and
 pages per second over a rolling window, laid one run after another on one
-time axis.  Drawn by ``batchocr.plotting`` (PNG) and ``batchocr.report_html``.
+time axis.  Drawn by ``plotting`` (PNG) and ``html_page`` (HTML).
 Keeps one number per page (its completion time) while it builds the
 throughput: the only per-page state of the report.
 """
@@ -13,16 +13,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from batchocr.report import (
-    Outputs,
+from batchocr.report.reading import Outputs
+from batchocr.report.runs import (
     RecordTally,
-    events_by_process,
-    exit_kind,
     run_history,
-    run_seconds,
     split_memory_by_run,
     tally_results_by_run,
 )
+from batchocr.report.summary import run_seconds
+from batchocr.report.workers import events_by_process, exit_kind
 
 # The throughput's rolling window holds at least this many pages of one worker.
 PAGES_PER_WINDOW = 3
