@@ -285,6 +285,8 @@ def _tessdata_package(code: str) -> str:
 def _dpi(page: DecodedPage) -> int | None:
     """The scan's resolution from its metadata, when it has a plausible one."""
     dpi = page.image.info.get("dpi")
+    if dpi is None:
+        return None
     try:
         value = int(round(float(dpi[0])))
     except (TypeError, ValueError, IndexError):

@@ -98,11 +98,12 @@ def _box(value) -> tuple[float, float, float, float] | None:
 
 def _inherited(obj: pikepdf.Object, key: str):
     """A page attribute, looked up through its /Parent chain as the PDF spec says."""
+    node: pikepdf.Object | None = obj
     seen = 0
-    while obj is not None and seen < 64:  # a cycle in /Parent must not hang us
-        if key in obj:
-            return obj[key]
-        obj = obj.get("/Parent")
+    while node is not None and seen < 64:  # a cycle in /Parent must not hang us
+        if key in node:
+            return node[key]
+        node = node.get("/Parent")
         seen += 1
     return None
 

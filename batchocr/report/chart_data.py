@@ -33,7 +33,9 @@ class RunSeries:
 
     run: str
     offset: float  # seconds on the shared axis where this run starts
-    rss: dict[int, dict[int, list[tuple[float, float, int | None]]]]  # worker -> pid -> [(t, rss_mb, images)]
+    rss: dict[
+        int | None, dict[int | None, list[tuple[float, float, int | None]]]
+    ]  # worker -> pid -> [(t, rss_mb, images)]
     recycles: list[dict[str, Any]]  # t, worker, pid, images, rss_before_mb, rss_after_mb, mode, reason
     exits: list[dict[str, Any]]  # unplanned: t, worker, pid, rss_mb (last known), cause, kind (see exit_kind)
     throughput: list[tuple[float, float]]  # (t, pages/s), all workers
@@ -96,8 +98,12 @@ def throughput_window(seconds: float, pages: int = 0, workers: int = 1) -> float
     return min(window, seconds) if seconds > 0 else window
 
 
-def _rss_by_process(events: list[dict], offset: float) -> dict[int, dict[int, list[tuple[float, float, int | None]]]]:
-    rss: dict[int, dict[int, list[tuple[float, float, int | None]]]] = defaultdict(lambda: defaultdict(list))
+def _rss_by_process(
+    events: list[dict], offset: float
+) -> dict[int | None, dict[int | None, list[tuple[float, float, int | None]]]]:
+    rss: dict[int | None, dict[int | None, list[tuple[float, float, int | None]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     for e in events:
         if e.get("t") is None:
             continue

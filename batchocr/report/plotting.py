@@ -86,7 +86,7 @@ def write_png(charts: list[RunSeries], summary: dict[str, Any], path: str | Path
 # --- panels ------------------------------------------------------------------------
 
 
-def _worker_colours(charts: list[RunSeries], plt) -> dict[int, Any]:
+def _worker_colours(charts: list[RunSeries], plt) -> dict[int | None, Any]:
     workers = sorted(
         {w for run in charts for w in run.rss} | {w for run in charts for w in run.worker_throughput},
         key=lambda w: (w is None, w),
@@ -95,7 +95,7 @@ def _worker_colours(charts: list[RunSeries], plt) -> dict[int, Any]:
     return {w: palette(i % 10) for i, w in enumerate(workers)}
 
 
-def _draw_rss(ax, charts: list[RunSeries], colours: dict[int, Any]) -> None:
+def _draw_rss(ax, charts: list[RunSeries], colours: dict[int | None, Any]) -> None:
     labelled: set[Any] = set()
     for run in charts:
         for worker, processes in sorted(run.rss.items(), key=lambda item: (item[0] is None, item[0])):
@@ -117,7 +117,7 @@ def _draw_rss(ax, charts: list[RunSeries], colours: dict[int, Any]) -> None:
     ax.legend(loc="lower right", fontsize=8, ncol=3, framealpha=0.9)
 
 
-def _draw_recycles(ax, charts: list[RunSeries], colours: dict[int, Any]) -> None:
+def _draw_recycles(ax, charts: list[RunSeries], colours: dict[int | None, Any]) -> None:
     """Recycles as thin ticks along the bottom of the panel: hundreds stay
     readable (markers on the lines would merge into a band).  Restarts are
     taller and black."""
@@ -165,7 +165,7 @@ def _draw_exits(ax, charts: list[RunSeries]) -> None:
             )
 
 
-def _draw_throughput(ax, charts: list[RunSeries], colours: dict[int, Any]) -> None:
+def _draw_throughput(ax, charts: list[RunSeries], colours: dict[int | None, Any]) -> None:
     total_labelled = False
     for run in charts:
         for worker, series in run.worker_throughput.items():

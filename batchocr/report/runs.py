@@ -44,17 +44,18 @@ class _RunSplitter:
 
     def starts_new_run(self, event: dict[str, Any]) -> bool:
         t = event.get("t") or 0.0
-        new = self.latest_t is None or event.get("run") != self.tag
-        if not new and event.get("event") == "start":
-            went_back = t < self.latest_t
-            new = t < self.latest_t - RUN_CLOCK_RESTART_SLACK or (went_back and not self.alive)
+        latest = self.latest_t
+        new = latest is None or event.get("run") != self.tag
+        if latest is not None and not new and event.get("event") == "start":
+            went_back = t < latest
+            new = t < latest - RUN_CLOCK_RESTART_SLACK or (went_back and not self.alive)
         if new:
             self.tag, self.latest_t, self.alive = event.get("run"), t, set()
         self._track(event, t)
         return new
 
     def _track(self, event: dict[str, Any], t: float) -> None:
-        self.latest_t = max(self.latest_t, t)
+        self.latest_t = t if self.latest_t is None else max(self.latest_t, t)
         kind = event.get("event")
         if kind == "start":
             self.alive.add(event.get("pid"))

@@ -88,9 +88,9 @@ def growth_json(growth: Growth) -> dict[str, Any]:
     return {**asdict(growth), "measurable": growth.measurable}
 
 
-def events_by_process(events: Iterable[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    """Memory events grouped by pid, in file order (one worker's pipe is FIFO)."""
-    processes: dict[int, list[dict[str, Any]]] = defaultdict(list)
+def events_by_process(events: Iterable[dict[str, Any]]) -> dict[int | None, list[dict[str, Any]]]:
+    """Memory events grouped by pid (None: lines without one), in file order (one worker's pipe is FIFO)."""
+    processes: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
     for event in events:
         processes[event.get("pid")].append(event)
     return dict(processes)
@@ -200,7 +200,7 @@ def worker_stats(worker: int, events: list[dict[str, Any]], pages: int, seconds:
         processes=len({e.get("pid") for e in events}),
         recycles_in_process=sum(e.get("mode") == "in-process" for e in recycles),
         recycles_restart=sum(e.get("mode") == "restart" for e in recycles),
-        recycle_reasons=dict(Counter(e.get("reason") for e in recycles)),
+        recycle_reasons=dict(Counter(e.get("reason") or "unknown" for e in recycles)),
         crashes=exits["crash"],
         timeouts=exits["timeout"],
         interrupted=exits["interrupted"],
