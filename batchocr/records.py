@@ -21,7 +21,7 @@ from typing import Any
 
 # run.json's "schema": goes up whenever a field of a record or an event is
 # added, removed, renamed or changes type or meaning (and the schemas' $id with it).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: exit events say their kind
 SCHEMAS = ("results", "memory")  # results.jsonl records, memory.jsonl events
 
 # Page statuses: one clear state per record.
@@ -30,9 +30,16 @@ ERROR = "error"  # the page could not be read or recognised, or crashed its work
 TIMEOUT = "timeout"  # the page took longer than --timeout; its worker was killed
 
 # How the supervisor's ``exit`` events begin when it killed a worker on
-# purpose: ``batchocr report`` tells these apart from crashes.
+# purpose (output directories of schema 1, before ``kind``, are told apart
+# from crashes by these words).
 INTERRUPT_KILL = "killed at the end of the interrupt grace period"
 PAGE_TIMEOUT_KILL = "page took longer than the timeout"
+
+# An ``exit`` event's ``kind``: the worker finished as planned; it was
+# killed over a page past --timeout, or when an interrupt's grace period ran
+# out (the user stopped the run); or it crashed (anything else unplanned:
+# a signal, a failed rebuild, a deadline missed while starting or stopping).
+FINISHED, CRASH, PAGE_TIMEOUT, INTERRUPTED = "finished", "crash", "timeout", "interrupted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +101,7 @@ def memory_event(
 
 
 def exit_event(
-    worker: int, pid: int | None, cause: str, last_event: dict[str, Any], run_started: float
+    worker: int, pid: int | None, cause: str, kind: str, last_event: dict[str, Any], run_started: float
 ) -> dict[str, Any]:
     """The ``exit`` event the supervisor writes for a worker that could not
     write its own (crashed, killed): its last known numbers and the cause."""
@@ -106,6 +113,7 @@ def exit_event(
         "rss_mb": last_event.get("rss_mb"),
         "t": round(time.time() - run_started, 3),
         "cause": cause,
+        "kind": kind,
     }
 
 

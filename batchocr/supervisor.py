@@ -36,7 +36,15 @@ from typing import Any, Protocol
 from batchocr import protocol
 from batchocr.config import Settings
 from batchocr.errors import RunAborted
-from batchocr.records import INTERRUPT_KILL, PAGE_TIMEOUT_KILL, WorkItem, exit_event
+from batchocr.records import (
+    CRASH,
+    INTERRUPT_KILL,
+    INTERRUPTED,
+    PAGE_TIMEOUT,
+    PAGE_TIMEOUT_KILL,
+    WorkItem,
+    exit_event,
+)
 from batchocr.scheduling import Scheduler, Task
 
 # The supervisor wakes at least this often (interrupts, new pages).
@@ -350,7 +358,8 @@ class Supervisor:
         return slot
 
     def _exit_event(self, slot: Slot, cause: str, exited: protocol.Exited) -> dict[str, Any]:
-        event = exit_event(slot.worker_id, slot.pid, cause, slot.last_event, self.run_started)
+        kind = INTERRUPTED if slot.kill_reason == INTERRUPT_KILL else PAGE_TIMEOUT if slot.page_timed_out else CRASH
+        event = exit_event(slot.worker_id, slot.pid, cause, kind, slot.last_event, self.run_started)
         if exited.stderr_tail:
             event["stderr"] = exited.stderr_tail
         return event

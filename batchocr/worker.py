@@ -40,7 +40,7 @@ from batchocr.config import Settings
 from batchocr.decoding import DecodeError, decode_page
 from batchocr.engines import engine_class
 from batchocr.engines.base import Engine, Recognition, release_heap
-from batchocr.records import ERROR, OK, WorkItem, memory_event, page_record
+from batchocr.records import CRASH, ERROR, FINISHED, OK, WorkItem, memory_event, page_record
 
 MB = 1024 * 1024
 
@@ -93,7 +93,7 @@ class PageWorker:
         """Free the engine; returns the ``exit`` memory event."""
         rss = self._rss_mb()
         self._free_engine()
-        return [self._event("exit", rss, cause="finished")]
+        return [self._event("exit", rss, cause="finished", kind=FINISHED)]
 
     # --- one page ------------------------------------------------------------
     def process(self, item: WorkItem, attempt: int = 1) -> PageOutcome:
@@ -223,7 +223,7 @@ class PageWorker:
         )
         events = [event]
         if failure is not None:  # this process ends: say why in its exit event
-            events.append(self._event("exit", rss_after, cause=f"recycle failed: {failure}"))
+            events.append(self._event("exit", rss_after, cause=f"recycle failed: {failure}", kind=CRASH))
         return events, restart
 
     def _build_engine(self) -> None:

@@ -69,6 +69,8 @@ def test_hanging_page_times_out_and_others_finish(run_batchocr, fake_pages, exec
     assert "timeout of 2 s" in records["b-hang.png"]["error"]
     assert [records[n]["status"] for n in ("a.png", "c.png", "d.png")] == ["ok"] * 3
     assert result.returncode == 1
+    kinds = Counter(e["kind"] for e in result.memory() if e["event"] == "exit")
+    assert kinds["timeout"] == 1 and kinds["crash"] == 0, kinds  # killed on purpose, not a crash
 
 
 def test_engine_exception_is_an_error_record_and_engine_is_rebuilt(run_batchocr, fake_pages):
@@ -145,7 +147,7 @@ def test_sigkill_of_a_worker_from_outside_loses_nothing(tmp_path, fake_pages, ex
     assert any(r["attempt"] == 2 for r in records)  # the page in hand was retried
     assert victim not in {r["pid"] for r in records if r["attempt"] == 2}
     lost = [e for e in read_jsonl(out_dir / "memory.jsonl") if e["event"] == "exit" and e["pid"] == victim]
-    assert len(lost) == 1 and KILLED[executor[1]] in lost[0]["cause"]
+    assert len(lost) == 1 and KILLED[executor[1]] in lost[0]["cause"] and lost[0]["kind"] == "crash"
 
 
 def test_three_worker_kills_in_one_run_lose_nothing(tmp_path, fake_pages):

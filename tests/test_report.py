@@ -477,7 +477,7 @@ def test_a_crash_respawn_is_costed_and_counted():
          "cause": "worker killed by signal 11 (SIGSEGV)"},
         {"worker": 1, "pid": 3, "event": "start", "images": 0, "rss_mb": 50.0, "t": 7.0},
     ]  # fmt: skip
-    assert exit_kind(memory[1]["cause"]) == "crash"
+    assert exit_kind(memory[1]) == "crash"
     assert restart_cost(memory, RecordTally()).respawn_seconds == pytest.approx(2.0)
     assert worker_stats(1, memory, 3, 10.0).crashes == 1
 

@@ -93,3 +93,5 @@ def test_second_ctrl_c_stops_at_once(fake_pages, tmp_path):
     assert json.loads((out_dir / "run.json").read_text())["interrupted"] is True
     gone, alive = psutil.wait_procs(workers, timeout=5)
     assert not alive
+    exits = [e for e in read_jsonl(out_dir / "memory.jsonl") if e["event"] == "exit"]
+    assert len(exits) == 2 and {e["kind"] for e in exits} == {"interrupted"}, exits  # stopped by the user

@@ -131,7 +131,7 @@ def _exit_marks(events: list[dict], offset: float) -> list[dict[str, Any]]:
                     "images": e.get("images"),
                     "rss_mb": last_rss.get(e.get("pid")),
                     "cause": e.get("cause"),
-                    "kind": exit_kind(e.get("cause")),
+                    "kind": exit_kind(e),
                 }
             )
     return marks

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from batchocr.records import INTERRUPT_KILL, PAGE_TIMEOUT_KILL
+from batchocr.records import CRASH, FINISHED, INTERRUPT_KILL, INTERRUPTED, PAGE_TIMEOUT, PAGE_TIMEOUT_KILL
 from batchocr.report.growth import Growth, pooled_slope
 from batchocr.report.runs import RecordTally
 
@@ -103,17 +103,20 @@ def run_segments(events: list[dict[str, Any]]) -> list[list[tuple[int, float]]]:
 # --- how workers ended, and what restarts cost ------------------------------
 
 
-def exit_kind(cause: str | None) -> str:
-    """``finished``, ``interrupted`` (killed when an interrupt's grace period
-    ran out: the user stopped the run), ``timeout`` (killed over a slow page)
-    or ``crash`` (anything else unplanned)."""
+def exit_kind(event: dict[str, Any]) -> str:
+    """An exit event's ``kind`` (see ``batchocr.records``): ``finished``,
+    ``interrupted``, ``timeout`` or ``crash``.  Events written before the
+    field (schema 1) are told by their cause's words."""
+    if event.get("kind"):
+        return event["kind"]
+    cause = event.get("cause") or ""
     if cause == "finished":
-        return "finished"
-    if cause and cause.startswith(INTERRUPT_KILL):
-        return "interrupted"
-    if cause and cause.startswith(PAGE_TIMEOUT_KILL):
-        return "timeout"
-    return "crash"
+        return FINISHED
+    if cause.startswith(INTERRUPT_KILL):
+        return INTERRUPTED
+    if cause.startswith(PAGE_TIMEOUT_KILL):
+        return PAGE_TIMEOUT
+    return CRASH
 
 
 @dataclass
@@ -145,9 +148,7 @@ def restart_cost(events: list[dict[str, Any]], tally: RecordTally) -> RestartCos
                 if worker in gone_at:
                     cost.respawn_seconds += e["t"] - gone_at.pop(worker)
             started.add(worker)
-        elif (kind == "recycle" and e.get("mode") == "restart") or (
-            kind == "exit" and exit_kind(e.get("cause")) == "crash"
-        ):
+        elif (kind == "recycle" and e.get("mode") == "restart") or (kind == "exit" and exit_kind(e) == CRASH):
             gone_at.setdefault(worker, e["t"])
     mean = tally.engine_seconds / tally.pages if tally.pages else 0.0
     penalty = sum(tally.first_page[pid][1] - mean for pid in replacements if pid in tally.first_page)
@@ -191,7 +192,7 @@ def worker_stats(worker: int, events: list[dict[str, Any]], pages: int, seconds:
     """One worker slot in one run: its events and the number of records it produced."""
     recycles = [e for e in events if e.get("event") == "recycle"]
     starts = [e for e in events if e.get("event") == "start"]
-    exits = Counter(exit_kind(e.get("cause")) for e in events if e.get("event") == "exit")
+    exits = Counter(exit_kind(e) for e in events if e.get("event") == "exit")
     readings = rss_readings(events)
     return WorkerStats(
         worker=worker,
@@ -201,9 +202,9 @@ def worker_stats(worker: int, events: list[dict[str, Any]], pages: int, seconds:
         recycles_in_process=sum(e.get("mode") == "in-process" for e in recycles),
         recycles_restart=sum(e.get("mode") == "restart" for e in recycles),
         recycle_reasons=dict(Counter(e.get("reason") or "unknown" for e in recycles)),
-        crashes=exits["crash"],
-        timeouts=exits["timeout"],
-        interrupted=exits["interrupted"],
+        crashes=exits[CRASH],
+        timeouts=exits[PAGE_TIMEOUT],
+        interrupted=exits[INTERRUPTED],
         rss_start_mb=starts[0]["rss_mb"] if starts else None,
         rss_median_mb=round(statistics.median(readings), 1) if readings else None,
         rss_max_mb=max(readings) if readings else None,
