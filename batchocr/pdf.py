@@ -26,6 +26,7 @@ import ctypes
 import math
 import os
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -118,12 +119,7 @@ def _read(page, dpi: int, max_pixels: int, use_text: bool) -> PdfPage:
         scale *= (max_pixels / pixels) ** 0.5 * 0.995  # PDFium rounds the size up
     width, height = round(width_pt * scale), round(height_pt * scale)
     if use_text:
-        textpage = page.get_textpage()
-        try:
-            text = textpage.get_text_bounded()
-            lines = text_lines(page, textpage, width, height) if usable_text(text) else None
-        finally:
-            textpage.close()
+        text, lines = _text_layer(page, width, height)
         if lines is not None:
             return PdfPage(image=None, text=text, width=width, height=height, lines=lines)
     bitmap = page.render(scale=scale, grayscale=True)
@@ -138,6 +134,29 @@ def _read(page, dpi: int, max_pixels: int, use_text: bool) -> PdfPage:
         )
     image.info["dpi"] = (round(scale * POINTS_PER_INCH),) * 2  # engines use it for text size
     return PdfPage(image=image, text=None, width=image.width, height=image.height)
+
+
+def _text_layer(page, width: int, height: int) -> tuple[str, list[TextLine] | None]:
+    """The page's text, and its lines when the text is usable.
+
+    PDFium orders a page's text as the page is shown, and on a /Rotate 90
+    page that puts the lines out of order.  Text is written upright in the
+    page's own space (a landscape page is often a portrait one with /Rotate
+    90), so the text is read with the rotation off, then it is put back.
+    The boxes are mapped with the rotation on: they are in the pixels of the
+    page as rendered."""
+    import pypdfium2.raw as raw
+
+    to_pixels = _page_to_pixels(raw, page, width, height)
+    rotation = page.get_rotation()
+    page.set_rotation(0)
+    textpage = page.get_textpage()
+    try:
+        text = textpage.get_text_bounded()
+        return text, text_lines(textpage, to_pixels) if usable_text(text) else None
+    finally:
+        textpage.close()
+        page.set_rotation(rotation)
 
 
 def _undecodable_images(page) -> int:
@@ -155,18 +174,16 @@ def _undecodable_images(page) -> int:
     return failed
 
 
-def text_lines(page, textpage, width: int, height: int) -> list[TextLine]:
+def text_lines(textpage, to_pixels: Callable[[list[float]], tuple[int, int, int, int]]) -> list[TextLine]:
     """The text layer's lines and words, with boxes in the pixels of the page
-    rendered at ``width`` x ``height`` (origin top left, as OCR boxes are).
+    as rendered (origin top left, as OCR boxes are).
 
     Words are the runs of characters between spaces, lines end at the line
     breaks PDFium reports.  A word's box is the union of its characters'
-    boxes in page space, mapped to pixels by PDFium itself
-    (``FPDF_PageToDevice``: the page's crop box and rotation included).
-    No confidence: the text is exact."""
+    boxes in page space, mapped to pixels by ``to_pixels`` (see
+    ``_page_to_pixels``).  No confidence: the text is exact."""
     import pypdfium2.raw as raw
 
-    to_pixels = _page_to_pixels(raw, page, width, height)
     lines: list[TextLine] = []
     words: list[TextWord] = []
     chars: list[str] = []
@@ -207,8 +224,9 @@ def text_lines(page, textpage, width: int, height: int) -> list[TextLine]:
 
 def _page_to_pixels(raw, page, width: int, height: int):
     """box in page space (points) -> box in pixels of the rendered page,
-    clipped.  PDFium's page-to-device map is affine; it is read once, from
-    three points far apart (FPDF_PageToDevice rounds to whole pixels)."""
+    clipped.  PDFium's page-to-device map (the page's crop box and rotation
+    included) is affine; it is read once, now, from three points far apart
+    (FPDF_PageToDevice rounds to whole pixels)."""
     span = 10_000.0
 
     def device(x: float, y: float) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from pdfs import text_pdf
 from batchocr.pdf import PdfReader
 
 LINES = ["A page typed into its PDF", "with a second line of text"]
+MINUTES = [f"{n}. Item number {n} of the minutes, in the order written" for n in range(1, 9)]
 
 
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
@@ -19,8 +20,7 @@ def test_each_word_box_holds_its_rendered_glyphs(tmp_path, rotation):
         path.read_bytes().replace(b"/Type /Page /Parent", f"/Type /Page /Rotate {rotation} /Parent".encode())
     )
     page = PdfReader().page(str(path), 1, dpi=150, max_pixels=10**8, use_text=True)
-    # PDFium reads a turned page's lines in the order they are shown
-    assert page.text is not None and sorted(line.text for line in page.lines) == sorted(LINES)
+    assert page.text is not None and [line.text for line in page.lines] == LINES
     assert [w.text for line in page.lines for w in line.words] == page.text.split()
     document = pdfium.PdfDocument(str(path))
     image = document[0].render(scale=150 / 72, grayscale=True).to_pil().convert("L")
@@ -38,3 +38,18 @@ def test_each_word_box_holds_its_rendered_glyphs(tmp_path, rotation):
     for x0, y0, x1, y1 in boxes:
         dark.paste(0, (x0 - 1, y0 - 1, x1 + 1, y1 + 1))
     assert dark.getbbox() is None
+
+
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_a_turned_page_reads_in_the_order_it_was_written(tmp_path, rotation):
+    """A landscape page is often a portrait page with /Rotate 90: its text
+    must come out in the order written, not in PDFium's display order (on
+    /Rotate 90, PDFium's own text page gives the lines out of order)."""
+    path = text_pdf(tmp_path / "turned.pdf", [MINUTES])
+    path.write_bytes(
+        path.read_bytes().replace(b"/Type /Page /Parent", f"/Type /Page /Rotate {rotation} /Parent".encode())
+    )
+    page = PdfReader().page(str(path), 1, dpi=100, max_pixels=10**8, use_text=True)
+    assert page.text is not None and page.text.split() == " ".join(MINUTES).split()
+    assert [line.text for line in page.lines] == MINUTES
+    assert (page.width > page.height) == (rotation in (90, 270))  # the size as shown, rotation and all
