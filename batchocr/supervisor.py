@@ -33,18 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from batchocr import protocol
+from batchocr import protocol, records
 from batchocr.config import Settings
 from batchocr.errors import RunAborted
-from batchocr.records import (
-    CRASH,
-    INTERRUPT_KILL,
-    INTERRUPTED,
-    PAGE_TIMEOUT,
-    PAGE_TIMEOUT_KILL,
-    WorkItem,
-    exit_event,
-)
+from batchocr.records import WorkItem, exit_event
 from batchocr.scheduling import Scheduler, Task
 
 # The supervisor wakes at least this often (interrupts, new pages).
@@ -115,7 +107,7 @@ class Slot:
     planned_exit: bool = False  # it was told to exit, or said it would
     unneeded: bool = False  # killed while starting because no work was left
     kill_reason: str | None = None  # why the supervisor killed it
-    page_timed_out: bool = False  # killed because its page took too long
+    kill_kind: str = records.CRASH  # its exit event's kind when killed (see records.CRASH)
     start_message: str | None = None  # why its engine could not load
     last_event: dict[str, Any] = field(default_factory=dict)  # for the exit event written for it
 
@@ -290,12 +282,13 @@ class Supervisor:
                 if slot.deadline is not None and now >= slot.deadline:  # the transport never saw it end
                     self._gone(slot, protocol.Exited("did not end after being killed"))
             elif interrupted_out:
-                self._kill(slot, INTERRUPT_KILL)
+                self._kill(slot, records.INTERRUPT_KILL, records.INTERRUPTED)
             elif slot.state is State.STARTING and not self._needed(slot):
                 slot.unneeded = True  # nothing left for it: no need to wait for its engine
                 self._kill(slot, "not needed: no pages left")
             elif slot.deadline is not None and now >= slot.deadline:
-                self._kill(slot, self._overdue_reason(slot), page_timeout=slot.state is State.BUSY)
+                kind = records.PAGE_TIMEOUT if slot.state is State.BUSY else records.CRASH
+                self._kill(slot, self._overdue_reason(slot), kind)
 
     def _needed(self, slot: Slot) -> bool:
         return self.scheduler.has_work() or (slot.reserved is not None and not self.scheduler.stopping)
@@ -304,14 +297,14 @@ class Supervisor:
         start = f"{self.settings.start_timeout:g} s (--start-timeout)"
         return {
             State.STARTING: f"engine did not start within {start}",
-            State.BUSY: f"{PAGE_TIMEOUT_KILL} of {self.settings.timeout:g} s; worker killed",
+            State.BUSY: f"{records.PAGE_TIMEOUT_KILL} of {self.settings.timeout:g} s; worker killed",
             State.RECYCLING: f"engine rebuild took longer than {start}; worker replaced",
             State.STOPPING: f"did not exit within {STOP_SECONDS:g} s of its last reply",
         }[slot.state]
 
-    def _kill(self, slot: Slot, reason: str, page_timeout: bool = False) -> None:
+    def _kill(self, slot: Slot, reason: str, kind: str = records.CRASH) -> None:
         # Native OCR calls cannot be interrupted: only killing the process stops them.
-        slot.kill_reason, slot.page_timed_out = reason, page_timeout
+        slot.kill_reason, slot.kill_kind = reason, kind
         slot.state, slot.deadline = State.KILLED, time.monotonic() + KILL_WAIT_SECONDS
         self.transport.kill(slot.handle)
 
@@ -330,7 +323,7 @@ class Supervisor:
             retry, record = self.scheduler.worker_lost(
                 slot.task,
                 _with_stderr(cause, exited),
-                timed_out=slot.page_timed_out,
+                timed_out=slot.kill_kind == records.PAGE_TIMEOUT,
                 worker=slot.worker_id,
                 pid=slot.pid,
             )
@@ -358,8 +351,7 @@ class Supervisor:
         return slot
 
     def _exit_event(self, slot: Slot, cause: str, exited: protocol.Exited) -> dict[str, Any]:
-        kind = INTERRUPTED if slot.kill_reason == INTERRUPT_KILL else PAGE_TIMEOUT if slot.page_timed_out else CRASH
-        event = exit_event(slot.worker_id, slot.pid, cause, kind, slot.last_event, self.run_started)
+        event = exit_event(slot.worker_id, slot.pid, cause, slot.kill_kind, slot.last_event, self.run_started)
         if exited.stderr_tail:
             event["stderr"] = exited.stderr_tail
         return event
