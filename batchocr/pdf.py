@@ -26,6 +26,7 @@ import ctypes
 import math
 import os
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -119,9 +120,9 @@ def _read(page, dpi: int, max_pixels: int, use_text: bool) -> PdfPage:
         scale *= (max_pixels / pixels) ** 0.5 * 0.995  # PDFium rounds the size up
     width, height = round(width_pt * scale), round(height_pt * scale)
     if use_text:
-        text, lines = _text_layer(page, width, height)
-        if lines is not None:
-            return PdfPage(image=None, text=text, width=width, height=height, lines=lines)
+        layer = _text_layer(page, width, height)
+        if layer is not None:
+            return PdfPage(image=None, text=layer[0], width=width, height=height, lines=layer[1])
     bitmap = page.render(scale=scale, grayscale=True)
     try:
         image = bitmap.to_pil().convert("L")
@@ -136,27 +137,54 @@ def _read(page, dpi: int, max_pixels: int, use_text: bool) -> PdfPage:
     return PdfPage(image=image, text=None, width=image.width, height=image.height)
 
 
-def _text_layer(page, width: int, height: int) -> tuple[str, list[TextLine] | None]:
-    """The page's text, and its lines when the text is usable.
+def _text_layer(page, width: int, height: int) -> tuple[str, list[TextLine]] | None:
+    """The page's text and its lines, when the text is usable (else None).
+    The text is the lines', one per line, so the two always agree.
 
-    PDFium orders a page's text as the page is shown, and on a /Rotate 90
-    page that puts the lines out of order.  Text is written upright in the
-    page's own space (a landscape page is often a portrait one with /Rotate
-    90), so the text is read with the rotation off, then it is put back.
-    The boxes are mapped with the rotation on: they are in the pixels of the
-    page as rendered."""
+    PDFium orders a page's text as the page is shown: text that is not
+    upright as shown (a /Rotate 90 page typed upright in its own space, as
+    a landscape page in a portrait document often is) comes out with its
+    lines out of order.  So the text is read with the page turned the way
+    its text stands upright, found from the characters' angles; the page's
+    own rotation is put back before anything else reads it.  The boxes are
+    mapped with that rotation: they are in the pixels of the page as
+    rendered."""
     import pypdfium2.raw as raw
 
     to_pixels = _page_to_pixels(raw, page, width, height)
     rotation = page.get_rotation()
-    page.set_rotation(0)
-    textpage = page.get_textpage()
     try:
-        text = textpage.get_text_bounded()
-        return text, text_lines(textpage, to_pixels) if usable_text(text) else None
+        page.set_rotation(0)
+        textpage = page.get_textpage()
+        upright = _upright_rotation(raw, textpage)
+        if upright:
+            textpage.close()
+            page.set_rotation(upright)
+            textpage = page.get_textpage()
+        try:
+            if not usable_text(textpage.get_text_bounded()):
+                return None
+            lines = text_lines(textpage, to_pixels)
+            return "\n".join(line.text for line in lines), lines
+        finally:
+            textpage.close()
     finally:
-        textpage.close()
         page.set_rotation(rotation)
+
+
+def _upright_rotation(raw, textpage, sample: int = 200) -> int:
+    """The /Rotate under which most of the page's text stands upright, from
+    the angles of its first ``sample`` visible characters (PDFium measures
+    them clockwise, in the page's own space)."""
+    turns: Counter[int] = Counter()
+    for index in range(textpage.count_chars()):
+        if not chr(raw.FPDFText_GetUnicode(textpage.raw, index) or 32).isspace():
+            angle = raw.FPDFText_GetCharAngle(textpage.raw, index)
+            if angle >= 0:  # -1: PDFium could not tell
+                turns[round(math.degrees(angle) / 90) % 4] += 1
+            if turns.total() >= sample:
+                break
+    return (-turns.most_common(1)[0][0]) % 4 * 90 if turns else 0
 
 
 def _undecodable_images(page) -> int:

@@ -8,15 +8,25 @@ from pathlib import Path
 from PIL import Image
 
 
-def text_pdf(path: Path, pages: list[list[str]], size=(612, 792)) -> Path:
-    """A PDF whose pages carry ``lines`` as real text (Helvetica, 14 pt)."""
+# Where the first line starts for text turned by 0/90/180/270 degrees
+# counter-clockwise on a 612 x 792 page, so that all of it stays on the page.
+TEXT_ORIGINS = {0: (72, 720), 90: (72, 72), 180: (540, 72), 270: (540, 720)}
+
+
+def text_pdf(path: Path, pages: list[list[str]], size=(612, 792), rotate: int = 0, angle: int = 0) -> Path:
+    """A PDF whose pages carry ``lines`` as real text (Helvetica, 14 pt):
+    typed turned ``angle`` degrees counter-clockwise in the page's own space,
+    on pages turned ``rotate`` degrees clockwise by /Rotate when shown."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>", None, "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
+    cos, sin = {0: (1, 0), 90: (0, 1), 180: (-1, 0), 270: (0, -1)}[angle]
+    x, y = TEXT_ORIGINS[angle]
     for lines in pages:
-        body = "BT /F1 14 Tf 72 720 Td 18 TL " + " ".join(f"({_escape(line)}) '" for line in lines) + " ET"
+        start = f"{cos} {sin} {-sin} {cos} {x} {y} Tm 18 TL "
+        body = "BT /F1 14 Tf " + start + " ".join(f"({_escape(line)}) '" for line in lines) + " ET"
         objects.append(f"<< /Length {len(body)} >>\nstream\n{body}\nendstream")
         objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size[0]} {size[1]}] "
+            f"<< /Type /Page /Parent 2 0 R /Rotate {rotate} /MediaBox [0 0 {size[0]} {size[1]}] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {len(objects)} 0 R >>"
         )
         kids.append(f"{len(objects)} 0 R")
