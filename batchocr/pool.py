@@ -21,13 +21,16 @@ only by the run loop's thread.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
 import queue
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -40,6 +43,7 @@ from batchocr.supervisor import Transport
 MAX_REPLY_BYTES = 1 << 30  # a reply claiming more is garbage: the worker is killed
 READ_BYTES = 1 << 16
 JOIN_SECONDS = 5.0  # a process whose sentinel fired, or was SIGKILLed, ends within this
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}  # the supervisor's alone (see worker_main)
 
 # --- worker process side -----------------------------------------------------
 
@@ -54,9 +58,13 @@ def worker_main(
 ) -> None:
     """Entry point of a spawned worker: answer commands until a final reply."""
     # Ctrl-C and SIGTERM go to the whole process group (a terminal, systemd,
-    # timeout(1)); the supervisor alone decides what stops when.
+    # timeout(1)); the supervisor alone decides what stops when.  They were
+    # blocked from the start (see _signals_blocked): one that came while
+    # Python was starting is dropped here, instead of a KeyboardInterrupt
+    # traceback from the middle of an import.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _die_with_parent()
     for fd in (1, 2):  # native libraries write to these: the supervisor caps it
         os.dup2(output.fileno(), fd)
@@ -112,6 +120,10 @@ class LocalTransport(Transport):
         self.settings = settings
         self.run_started = run_started
         self._ctx = multiprocessing.get_context("spawn")  # never fork: engines hold native state
+        # multiprocessing starts its resource tracker at the first spawn, and
+        # unblocks SIGINT and SIGTERM in this thread as it does: start it now,
+        # so that _signals_blocked holds for every worker.
+        resource_tracker.ensure_running()
         self._events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self._workers: list[LocalWorker] = []
 
@@ -143,7 +155,8 @@ class LocalTransport(Transport):
                 name=f"batchocr-worker-{worker_id}",
                 daemon=True,
             )
-            process.start()
+            with _signals_blocked():  # the child inherits the mask through exec
+                process.start()
         except BaseException:
             for conn in opened:
                 conn.close()
@@ -208,6 +221,17 @@ class LocalTransport(Transport):
         if worker in self._workers:
             self._workers.remove(worker)
         return protocol.Exited(_exit_cause(worker.process.exitcode), worker.tap.tail())
+
+
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Block STOP_SIGNALS in this thread meanwhile; one that comes is held
+    until the end, then handled as usual."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _tap_output(output: Connection, tap: StderrTap) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
+from batchocr import plural
 from batchocr.config import Settings
 from batchocr.supervisor import Activity
 
@@ -78,7 +79,7 @@ class Progress:
             self.bar.set_description_str("stopping before any worker was ready...", refresh=False)
         elif not self.running and activity.workers:
             self.bar.set_description_str(
-                f"starting {_count(activity.workers, 'worker')} ({self.engine})...", refresh=False
+                f"starting {plural.count(activity.workers, 'worker')} ({self.engine})...", refresh=False
             )
         self.stopping = activity.stopping
         self.slow = _slow_page(activity, time.monotonic())
@@ -94,7 +95,7 @@ class Progress:
     def nothing_to_do(self, done_before: int) -> None:
         """Every page found was done by an earlier run: say so instead of an empty bar."""
         self.bar.bar_format = "{desc}"
-        self.bar.set_description_str(f"nothing to do: all {_count(done_before, 'page')} done by an earlier run")
+        self.bar.set_description_str(f"nothing to do: all {plural.count(done_before, 'page')} done by an earlier run")
 
     def close(self, leave: bool = True) -> None:
         self.bar.leave = leave
@@ -145,7 +146,3 @@ def _hide_control_echo(terminal) -> Callable[[], None]:
 
 def _nothing() -> None:
     pass
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

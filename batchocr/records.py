@@ -38,7 +38,7 @@ PAGE_TIMEOUT_KILL = "page took longer than the timeout"
 # An ``exit`` event's ``kind``: the worker finished as planned; it was
 # killed over a page past --timeout, or when an interrupt's grace period ran
 # out (the user stopped the run); or it crashed (anything else unplanned:
-# a signal, a failed rebuild, a deadline missed while starting or stopping).
+# a signal, a failed rebuild, a deadline missed while recycling or stopping).
 FINISHED, CRASH, PAGE_TIMEOUT, INTERRUPTED = "finished", "crash", "timeout", "interrupted"
 
 

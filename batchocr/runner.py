@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import batchocr
+from batchocr import plural
 from batchocr.assembly import Assembler
 from batchocr.config import Settings
 from batchocr.engines import engine_class
@@ -121,7 +122,7 @@ def _run_resumed(
         progress.close(leave=False)
         skipped = sum(source.stats.skipped_by_kind.values())
         raise NoPages(
-            f"no pages found under {os.path.abspath(input_dir)} ({_count(skipped, 'file')} there, none an image "
+            f"no pages found under {os.path.abspath(input_dir)} ({plural.count(skipped, 'file')} there, none an image "
             "or PDF); is it the right directory, and is it mounted?"
         )
     formats = settings.output_formats()
@@ -198,7 +199,7 @@ def _previous_runs(out_dir: Path) -> list[dict[str, Any]]:
         old = json.loads((out_dir / RUN_INFO).read_text())
     except (OSError, ValueError):
         return []
-    keep = ("run", "started", "ended", "status", "counts", "exit_code", "pages_per_second")
+    keep = ("run", "schema", "started", "ended", "status", "counts", "exit_code", "pages_per_second")
     return [*old.get("previous_runs", []), {k: old.get(k) for k in keep}]
 
 
@@ -208,10 +209,6 @@ def _exit_code(counts: RunCounts, signum: int | None, stats) -> ExitCode:
     if stats.complete and not stats.pages:  # a large input whose discovery outlasted the start
         return ExitCode.NO_PAGES
     return ExitCode.PAGES_FAILED if counts.failed else ExitCode.OK
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _now() -> str:
@@ -298,9 +295,9 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
     if c["not_done"]:
         parts.append(f"{c['not_done']} not done (run again to resume)")
     line = (
-        f"batchocr: {_now()} run {info['run']}: {_count(c['pages'], 'page')} in {_count(info['files'], 'file')}: "
+        f"batchocr: {_now()} run {info['run']}: {plural.count(c['pages'], 'page')} in {plural.count(info['files'], 'file')}: "
         f"{', '.join(parts)}; {info['seconds']:.1f} s, {info['pages_per_second'] or 0:.2f} pages/s, "
-        f"{_count(info['workers'], 'worker') if info['workers'] else 'no worker needed'} -> {out_dir / RESULTS}"
+        f"{plural.count(info['workers'], 'worker') if info['workers'] else 'no worker needed'} -> {out_dir / RESULTS}"
     )
     print(line, file=sys.stderr)
     for line in _resume_lines(info):
@@ -311,7 +308,7 @@ def _print_summary(info: dict[str, Any], counts: RunCounts, out_dir: Path) -> No
     if skipped:
         kinds = ", ".join(f"{n} {ext}" for ext, n in list(skipped.items())[:5])
         more = ", ..." if len(skipped) > 5 else ""
-        total = _count(info["skipped"]["files"], "file")
+        total = plural.count(info["skipped"]["files"], "file")
         print(f"  {total} skipped: {kinds}{more}; see skipped in {out_dir / RUN_INFO}", file=sys.stderr)
     for failure in counts.failures:
         print(f"  {failure['status']}: {failure['path']} page {failure['page']}: {failure['error']}", file=sys.stderr)
@@ -354,12 +351,12 @@ def _output_lines(outputs: dict[str, Any] | None, out_dir: Path) -> list[str]:
     if not outputs:
         return []
     written = ", ".join(f"{name} {outputs['written'].get(name, 0)}" for name in outputs["formats"])
-    lines = [f"outputs: {_count(outputs['files'], 'file')} written this run ({written}) -> {out_dir}/<format>/"]
+    lines = [f"outputs: {plural.count(outputs['files'], 'file')} written this run ({written}) -> {out_dir}/<format>/"]
     failed = outputs["files_with_failed_pages"]
     if failed:
         more = ", ..." if failed > len(outputs["failed_files"]) else ""
         lines.append(
-            f"{_count(failed, 'file')} with failed pages (empty pages in the outputs; a re-run retries them): "
+            f"{plural.count(failed, 'file')} with failed pages (empty pages in the outputs; a re-run retries them): "
             + ", ".join(outputs["failed_files"])
             + more
         )

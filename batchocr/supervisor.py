@@ -110,6 +110,7 @@ class Slot:
     kill_kind: str = records.CRASH  # its exit event's kind when killed (see records.CRASH)
     start_message: str | None = None  # why its engine could not load
     last_event: dict[str, Any] = field(default_factory=dict)  # for the exit event written for it
+    exit_written: bool = False  # the worker wrote its own exit event (one per process)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class Supervisor:
     def run(self, scheduler: Scheduler) -> None:
         """Process every page; return when all are recorded or the run stopped."""
         self._scheduler = scheduler
+        if self._stop_deadline is not None:  # stop() came before run()
+            scheduler.stop()
         try:
             self.transport.open()
             for worker_id in range(1, self._initial_workers() + 1):
@@ -147,6 +150,7 @@ class Supervisor:
             while self._slots:
                 self.on_tick(self._activity())
                 self._step()
+            self.on_tick(self._activity())  # how it ended (e.g. stopping before any worker was ready)
         finally:
             self.transport.close()
 
@@ -250,6 +254,7 @@ class Supervisor:
         for event in events:
             self.sink.memory(event)
             slot.last_event = event
+            slot.exit_written = slot.exit_written or event.get("event") == "exit"
 
     # --- what the supervisor says --------------------------------------------
     def _feed(self, slot: Slot) -> None:
@@ -317,7 +322,10 @@ class Supervisor:
             self._start_failed(slot, cause, exited)
             return
         retry = None
-        if slot.task is not None or slot.kill_reason or not slot.planned_exit:
+        # One exit event per process: the supervisor's, unless the worker said
+        # why itself (and holds no page), or ended as planned (a restart).
+        said_why = slot.exit_written or (slot.planned_exit and not slot.kill_reason)
+        if slot.task is not None or not said_why:
             self.sink.memory(self._exit_event(slot, cause, exited))
         if slot.task is not None:  # it ended with a page in hand
             retry, record = self.scheduler.worker_lost(
@@ -335,7 +343,7 @@ class Supervisor:
     def _start_failed(self, slot: Slot, cause: str, exited: protocol.Exited) -> None:
         if slot.reserved is not None:
             self.scheduler.give_back(slot.reserved)
-        if slot.unneeded:
+        if slot.unneeded or self.scheduler.stopping:  # ended on purpose: no failure to start
             return
         self._start_failures += 1
         reason = _with_stderr(slot.start_message or cause, exited)

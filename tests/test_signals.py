@@ -95,3 +95,49 @@ def test_second_ctrl_c_stops_at_once(fake_pages, tmp_path):
     assert not alive
     exits = [e for e in read_jsonl(out_dir / "memory.jsonl") if e["event"] == "exit"]
     assert len(exits) == 2 and {e["kind"] for e in exits} == {"interrupted"}, exits  # stopped by the user
+
+
+def test_ctrl_c_while_every_worker_is_still_loading_is_an_interrupt_not_an_abort(fake_pages, tmp_path):
+    """With no grace left, the three loading workers are killed at once: that
+    is the user stopping the run (130), not workers failing to start (4)."""
+    in_dir, out_dir = fake_pages([f"p{i}.png" for i in range(6)]), tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir), "--workers", "3", "--quiet"]
+        + ["--engine", "fault_engines:SlowStartFakeEngine"],
+        env=batchocr_env(tmp_path, FAULT_START_SLEEP="60", BATCHOCR_GRACE_SECONDS="0"),
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(_workers_of(proc)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the workers are loading their engine
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    info = json.loads((out_dir / "run.json").read_text())
+    assert info["exit_code"] == 130 and "aborted" not in info, info
+
+
+def test_ctrl_c_while_workers_are_still_starting_python_leaves_no_traceback(fake_pages, tmp_path):
+    """Ctrl-C reaches the whole process group, also a worker still importing
+    batchocr: it must not die there with a KeyboardInterrupt traceback."""
+    in_dir, out_dir = fake_pages(["a.png", "b.png"]), tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batchocr", "run", str(in_dir), "-o", str(out_dir), "--workers", "2"]
+        + ["--engine", "fault_engines:FakeEngine"],
+        env=batchocr_env(tmp_path),
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not [p for p in _workers_of(proc) if "multiprocessing" in " ".join(p.cmdline())]:
+        assert time.monotonic() < deadline, "no worker started"
+        time.sleep(0.01)
+    time.sleep(0.15)  # past the interpreter's own start: the worker is importing batchocr
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr

@@ -31,6 +31,7 @@ class FakeHandle:
     generation: int  # 0 for a slot's first worker, 1 for its replacement, ...
     ended: bool = False
     on_kill: list = field(default_factory=list)  # replies that were "in the pipe" when it was killed
+    lingers: bool = False  # after its final reply the process does not end (until killed)
 
 
 React = Callable[[FakeHandle, protocol.Command], "list | None"]
@@ -92,7 +93,7 @@ class FakeTransport:
         self.pending.append((handle, message))
         if isinstance(message, protocol.Exited):
             handle.ended = True
-        elif protocol.is_final(message):
+        elif protocol.is_final(message) and not handle.lingers:
             self._deliver(handle, protocol.Exited("exited"))
 
     def wait(self, timeout: float) -> list:
@@ -291,6 +292,48 @@ def test_a_worker_that_does_not_stop_is_killed(monkeypatch):
     assert_each_page_once(sink, 2)
     assert len(transport.killed) == 2
     assert all("did not exit within" in e["cause"] for e in sink.exits())
+
+
+def test_a_worker_that_said_it_finished_and_lingers_gets_no_second_exit_event(monkeypatch):
+    monkeypatch.setattr(supervisor, "STOP_SECONDS", 0.2)
+
+    def react(handle, command):
+        handle.lingers = isinstance(command, protocol.Stop)  # says "finished", then hangs in teardown
+        return ok_reply(handle, command)
+
+    transport = FakeTransport(react)
+    sink = run(transport, 2, seconds=5)
+    assert len(transport.killed) == 2  # killed at the stop deadline...
+    exits = [e for e in sink.events if e.get("event") == "exit"]
+    assert [e["cause"] for e in exits] == ["finished", "finished"]  # ...but each process has one exit event
+
+
+def test_ctrl_c_before_any_worker_is_ready_stops_the_run_instead_of_aborting_it():
+    """Killing workers that were still loading at an interrupt is no failure
+    to start: three of them must not abort the run (exit 4 instead of 130)."""
+    box: list[Supervisor] = []
+
+    def react(handle, command):
+        if isinstance(command, protocol.Start):
+            if len(transport.started) == 3:
+                box[0].stop(grace_seconds=0.0)  # Ctrl-C with no grace left, all three still loading
+            return []
+        return ok_reply(handle, command)
+
+    transport, sink = FakeTransport(react), Sink()
+    box.append(Supervisor(Settings(workers=3, start_timeout=60.0), time.time(), sink, transport))
+    box[0].run(Scheduler(ListSource(items(5)), retries=1, engine="fake"))  # no RunAborted
+    assert len(transport.started) == 3 and len(transport.killed) == 3  # none replaced
+    assert sink.records == []
+
+
+def test_a_stop_before_the_run_begins_hands_out_nothing():
+    """A signal between the executor's creation and run() (see Interrupts.stopping)."""
+    transport, sink = FakeTransport(), Sink()
+    sup = Supervisor(Settings(workers=2), time.time(), sink, transport)
+    sup.stop(grace_seconds=0.0)
+    sup.run(Scheduler(ListSource(items(5)), retries=1, engine="fake"))
+    assert transport.pages_sent() == [] and sink.records == []
 
 
 def run_interrupted(grace: float, answer: bool, pages: int) -> tuple[FakeTransport, Sink]:

@@ -11,8 +11,9 @@ Data flow, one module per step::
 ``growth`` holds the statistics of memory growth.  Memory stays bounded at
 any size: records are streamed past per-run tallies, never held; each
 page's final status comes from the ledger.  Only the charts keep one number
-per page (its completion time).  Everything below ``reading`` is a pure
-function over dicts, so tests can feed it lines directly.
+per page (its completion time).  ``runs``, ``workers`` and most of
+``pages`` are pure functions over dicts, so tests can feed them lines
+directly; ``pages`` reads the ledger and ``summary`` tests the lock.
 """
 
 from __future__ import annotations

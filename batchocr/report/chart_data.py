@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from batchocr.records import FINISHED
 from batchocr.report.reading import Outputs
 from batchocr.report.runs import (
     RecordTally,
@@ -122,7 +123,7 @@ def _exit_marks(events: list[dict], offset: float) -> list[dict[str, Any]]:
     for e in events:
         if e.get("rss_mb") is not None:
             last_rss[e.get("pid")] = e["rss_mb"]
-        if e.get("event") == "exit" and e.get("cause") != "finished" and e.get("t") is not None:
+        if e.get("event") == "exit" and exit_kind(e) != FINISHED and e.get("t") is not None:
             marks.append(
                 {
                     "t": e["t"] + offset,

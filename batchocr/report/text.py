@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from batchocr import plural
 from batchocr.output import RESULTS
 from batchocr.records import ERROR, OK, TIMEOUT
 from batchocr.report.workers import MIN_SEGMENT_IMAGES, WARMUP_IMAGES
@@ -78,7 +79,7 @@ def _format_run(run: dict[str, Any]) -> list[str]:
     title = f"run {run['run']}" + (f" ({run['status']})" if run.get("status") else "")
     lines = [
         f"{title}: {run['pages']} pages done in {_num(run['seconds'], '.1f')} s = "
-        f"{_num(run['pages_per_second'], '.2f')} pages/s, {run['workers']} workers" + _pages_note(run)
+        f"{_num(run['pages_per_second'], '.2f')} pages/s, {plural.count(run['workers'], 'worker')}" + _pages_note(run)
     ]
     lines.append("  " + _format_time(run["time"], run["restarts"]))
     lines.append(
