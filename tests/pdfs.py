@@ -7,7 +7,6 @@ from pathlib import Path
 
 from PIL import Image
 
-
 # Where the first line starts for text turned by 0/90/180/270 degrees
 # counter-clockwise on a 612 x 792 page, so that all of it stays on the page.
 TEXT_ORIGINS = {0: (72, 720), 90: (72, 72), 180: (540, 72), 270: (540, 720)}
