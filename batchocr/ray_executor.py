@@ -57,8 +57,9 @@ class PageActor:
     """
 
     def __init__(self, settings: Settings, worker_id: int, run_started: float) -> None:
-        # The driver decides what stops when; Ctrl-C or SIGTERM to a terminal's
-        # process group must not cut a page short.
+        # The driver decides what stops when: Ctrl-C to a terminal's process
+        # group must not cut a page short.  SIGTERM stays Ray's: its worker
+        # loop handles it to end the process cleanly.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         from batchocr.worker import WorkerSession
 
