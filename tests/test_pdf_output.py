@@ -19,7 +19,7 @@ import pypdfium2.raw as pdfium_raw
 import pytest
 from conftest import REPO, SAMPLES, RunResult, batchocr_env
 from pdfs import scanned_pdf
-from PIL import Image, ImageChops
+from PIL import Image, ImageChops, ImageSequence
 from textmetrics import cer
 
 from batchocr.decoding import ORIENTATION, decode_page
@@ -220,6 +220,24 @@ def test_a_jpeg_keeps_its_bytes_and_a_png_its_pixels(pdf_run):
     assert flt == pikepdf.Name.FlateDecode
     original = Image.open(SAMPLES / "letter.png")
     assert pixels.size == original.size and pixels.tobytes() == original.convert(pixels.mode).tobytes()
+
+
+def test_a_bilevel_scan_is_group4_the_same_pixels_and_about_its_size(pdf_run):
+    """report.tiff: three 1-bit pages (Group 4 in the file).  Each goes in
+    as CCITT Group 4, decodes to the very pixels, and shows black on white;
+    the PDF is about the TIFF's size (Flate made it twice that)."""
+    path = pdf_run.out_dir / "pdf" / "report.tiff.pdf"
+    with Image.open(SAMPLES / "report.tiff") as tiff, pikepdf.open(path) as pdf:
+        for index, frame in enumerate(ImageSequence.Iterator(tiff)):
+            [image] = pdf.pages[index].get_images().values()
+            assert image.get("/Filter") == pikepdf.Name.CCITTFaxDecode
+            assert pikepdf.PdfImage(image).as_pil_image().tobytes() == frame.convert("1").tobytes()
+    page = pdfium.PdfDocument(path)[0]
+    shown = page.render(scale=300 / 72, grayscale=True).to_pil().convert("L")
+    with Image.open(SAMPLES / "report.tiff") as tiff:
+        original = tiff.convert("L")
+    assert mean_difference(shown.crop((0, 0, *original.size)), original) < 10  # inverted: ~240
+    assert path.stat().st_size < 1.3 * (SAMPLES / "report.tiff").stat().st_size
 
 
 def test_page_size_follows_the_images_resolution(pdf_run):
