@@ -155,8 +155,10 @@ class Straighten:
     def apply(self, image: Image.Image, fill: int = 255) -> Image.Image:
         if self.is_identity():
             return image
-        # Quarter turns are exact (Pillow transposes); a skew resamples once.
-        return image.rotate(self.angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+        # Quarter turns are exact (Pillow transposes); a skew resamples once,
+        # bilinear: in half bicubic's time (113 vs 243 ms a 300-dpi page), and
+        # it read no worse (benchmarks/RESULTS.md, accuracy.py).
+        return image.rotate(self.angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=fill)
 
     def turned_size(self) -> tuple[int, int]:
         width, height = self.size
