@@ -38,14 +38,14 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from batchocr.ledger import FileSpan, Ledger, decode_rel
 from batchocr.output import write_atomic
-from batchocr.outputs import FileDocument, OutputFormat, get_format, output_path
+from batchocr.outputs import FileDocument, OutputFormat, format_names, get_format, output_path
 from batchocr.records import OK
 
 SWEEP_BATCH = 500  # files per ledger query in the sweep
@@ -281,3 +281,31 @@ def write_output(fmt: OutputFormat, doc: FileDocument, out_dir: Path) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomic(Path(path), lambda dest: fmt.write(doc, dest))
     return path
+
+
+def remove_outputs(out_dir: Path, outputs: Iterable[tuple[str, str]]) -> int:
+    """Delete these (path, format) outputs (of files dropped by --drop-missing);
+    returns how many were there.  A format this batchocr no longer has is
+    left alone."""
+    removed = 0
+    for rel, name in outputs:
+        if name not in format_names():
+            continue
+        path = Path(output_path(out_dir, get_format(name), rel))
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass  # removed by hand already
+        _remove_empty_folders(path.parent, stop=out_dir / name)
+    return removed
+
+
+def _remove_empty_folders(folder: Path, stop: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``stop`` while they are empty."""
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or not there): the parents are not either
+            return
+        folder = folder.parent

@@ -135,7 +135,7 @@ def cli() -> None:
 @click.option(
     "--drop-missing",
     is_flag=True,
-    help="Drop the records of files no longer under INPUT_DIR.",
+    help="Drop the records and outputs of files no longer under INPUT_DIR.",
     cls=SettingOption,
     group="input and output",
 )

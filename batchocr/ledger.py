@@ -316,8 +316,16 @@ class Ledger:
         ).fetchall()
         return count, [decode_rel(r[0]) for r in files]
 
+    def gone_outputs(self, generation: int) -> Iterator[tuple[str, str]]:
+        """(path, format) of each output written for a file no longer present."""
+        query = "SELECT rel, format FROM outputs WHERE rel IN (SELECT rel FROM pages WHERE seen < ?)"
+        for key, name in self.db.execute(query, (generation,)):
+            yield decode_rel(key), name
+
     def drop_gone(self, generation: int) -> int:
-        """Forget the pages of files no longer present; their lines go at the next compaction."""
+        """Forget the pages of files no longer present, and their outputs'
+        marks; their lines go at the next compaction."""
+        self.db.execute("DELETE FROM outputs WHERE rel IN (SELECT rel FROM pages WHERE seen < ?)", (generation,))
         return self.db.execute("DELETE FROM pages WHERE seen < ?", (generation,)).rowcount
 
     # --- per-file outputs (``assembly``) ---------------------------------------

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchocr.assembly import remove_outputs
 from batchocr.errors import ConfigError
 from batchocr.fingerprint import digest, same_as_far_as_known, settings_fingerprint
 from batchocr.ledger import LEDGER, Ledger
@@ -158,6 +159,7 @@ def finish_resume(resume: Resume, found: DiscoveryStats, sink, drop_missing: boo
         gone, files = ledger.gone(ledger.generation, SHOWN_GONE_FILES)
         summary.update(gone_pages=gone, gone_files=files, gone_dropped=False)
         if gone and drop_missing:
+            summary["gone_outputs_removed"] = remove_outputs(resume.out_dir, ledger.gone_outputs(ledger.generation))
             ledger.drop_gone(ledger.generation)
             ledger.set_meta("superseded", int(ledger.meta("superseded") or 0) + gone)
             summary["gone_dropped"] = True

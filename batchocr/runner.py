@@ -339,7 +339,10 @@ def _resume_lines(info: dict[str, Any]) -> list[str]:
     gone = resume.get("gone_pages")
     if gone:
         files = ", ".join(resume.get("gone_files", []))
-        verb = "records dropped (--drop-missing)" if resume.get("gone_dropped") else "kept; --drop-missing drops them"
+        verb = "kept; --drop-missing drops them"
+        if resume.get("gone_dropped"):
+            removed = resume.get("gone_outputs_removed") or 0
+            verb = "records dropped (--drop-missing)" + (f", {removed} of their outputs removed" if removed else "")
         lines.append(f"{gone} pages of files no longer present ({verb}): {files}")
     if resume.get("lost_records"):
         lines.append(f"{resume['lost_records']} records were cut from {RESULTS} during the run: run again to redo them")

@@ -155,3 +155,27 @@ def test_an_output_that_cannot_be_written_is_reported_and_the_run_goes_on(tmp_pa
     assert outputs["errors"] == 1 and outputs["written"] == {"txt": 1}
     assert f"1 outputs could not be written (a re-run tries again):\n    {long_name}: txt: OSError" in result.stderr
     assert len(result.results()) == 2  # every page recorded
+
+
+def test_drop_missing_drops_the_outputs_of_files_gone_too(tmp_path):
+    """A file no longer under the input keeps its outputs (it is only listed as
+    gone) until --drop-missing, which drops its records and its outputs."""
+    source = tmp_path / "in"
+    text_page(source / "kept.png", ["kept"])
+    text_page(source / "sub" / "gone.png", ["gone"])
+    out = tmp_path / "out"
+    args = ("--formats", "txt,hocr", "--engine", "fault_engines:FakeEngine")
+    assert run(source, out, *args).returncode == 0
+    (source / "sub" / "gone.png").unlink()
+    listed = run(source, out, *args)
+    assert listed.returncode == 0, listed.stderr
+    assert (out / "txt" / "sub" / "gone.png.txt").exists() and (out / "hocr" / "sub" / "gone.png.hocr").exists()
+    dropped = run(source, out, *args, "--drop-missing")
+    assert dropped.returncode == 0, dropped.stderr
+    written = sorted(str(p.relative_to(out)) for fmt in ("txt", "hocr") for p in (out / fmt).rglob("*") if p.is_file())
+    assert written == ["hocr/kept.png.hocr", "txt/kept.png.txt"]
+    assert not (out / "txt" / "sub").exists() and (out / "txt").is_dir()  # no empty folder left behind
+    assert dropped.run_info()["resume"]["gone_outputs_removed"] == 2
+    assert "2 of their outputs removed" in dropped.stderr
+    again = run(source, out, *args)  # nothing is written back
+    assert not (out / "txt" / "sub" / "gone.png.txt").exists() and again.returncode == 0
