@@ -240,6 +240,46 @@ def test_a_bilevel_scan_is_group4_the_same_pixels_and_about_its_size(pdf_run):
     assert path.stat().st_size < 1.3 * (SAMPLES / "report.tiff").stat().st_size
 
 
+@pytest.mark.parametrize("fill_order", [1, 2])
+def test_a_bilevel_tiff_with_its_bits_in_either_order_shows_its_pixels(tmp_path, fill_order):
+    """Fax software often writes FillOrder 2 (each byte's bits reversed): the
+    page must still show its own pixels, not a scramble."""
+    page = Image.new("1", (801, 603), 1)
+    for x in range(0, 801, 37):
+        page.paste(0, (x, (x * 7) % 560, x + 15, (x * 7) % 560 + 40))
+    path = tmp_path / "fax.tif"
+    page.save(path, compression="group4", tiffinfo={266: fill_order}, dpi=(200, 200))
+    out = io.BytesIO()
+    write_pdf(str(path), [one_line_record(path, width=801, height=603)], out)
+    with pikepdf.open(io.BytesIO(out.getvalue())) as pdf:
+        [image] = pdf.pages[0].get_images().values()
+        assert image.get("/Filter") == pikepdf.Name.CCITTFaxDecode
+        assert pikepdf.PdfImage(image).as_pil_image().tobytes() == page.tobytes()
+    shown = pdfium.PdfDocument(out.getvalue())[0].render(scale=200 / 72, grayscale=True).to_pil().convert("L")
+    assert mean_difference(shown.crop((0, 0, *page.size)), page.convert("L")) < 10
+
+
+def test_a_bilevel_page_that_cannot_be_coded_group4_goes_in_as_flate(tmp_path, monkeypatch):
+    """Without libtiff (or a Pillow that writes strips after all) the page
+    is not lost: it goes in as Flate, as before Group 4."""
+    from batchocr.outputs import pdf_images
+
+    def no_libtiff(frame):
+        raise OSError("encoder group4 not available")
+
+    monkeypatch.setattr(pdf_images, "_group4", no_libtiff)
+    page = Image.new("1", (300, 200), 1)
+    page.paste(0, (20, 20, 120, 60))
+    path = tmp_path / "fax.tif"
+    page.save(path, compression="group4")
+    out = io.BytesIO()
+    write_pdf(str(path), [one_line_record(path, width=300, height=200)], out)
+    with pikepdf.open(io.BytesIO(out.getvalue())) as pdf:
+        [image] = pdf.pages[0].get_images().values()
+        assert image.get("/Filter") == pikepdf.Name.FlateDecode
+        assert pikepdf.PdfImage(image).as_pil_image().convert("1").tobytes() == page.tobytes()
+
+
 def test_page_size_follows_the_images_resolution(pdf_run):
     # letter.png: 1700 x 2200 px at 200 dpi -> 8.5 x 11 in; report.tiff: A4 at 300 dpi
     assert [round(v) for v in output(pdf_run, "letter.png")[0].get_size()] == [612, 792]

@@ -270,11 +270,16 @@ def _pixels(source: Image.Image, dpi: tuple[float, float]) -> PageImage:
         f"/ColorSpace /{space} /BitsPerComponent {bits} "
     )
     if frame.mode == "1":
-        # Pillow's 1 is white; the Group 4 coder codes 1s as black runs, so
-        # /BlackIs1 has them come back as 1s, which DeviceGray shows white.
-        parameters = f"/K -1 /Columns {frame.width} /Rows {frame.height} /BlackIs1 true"
-        entries += f"/Filter /CCITTFaxDecode /DecodeParms << {parameters} >>"
-        return PageImage(entries, _group4(frame), frame.size, 1, dpi)
+        try:
+            code = _group4(frame)
+        except (OSError, ValueError, KeyError):  # no libtiff, or a Pillow that wrote strips after all
+            code = None
+        if code is not None:
+            # Pillow's 1 is white; the Group 4 coder codes 1s as black runs, so
+            # /BlackIs1 has them come back as 1s, which DeviceGray shows white.
+            parameters = f"/K -1 /Columns {frame.width} /Rows {frame.height} /BlackIs1 true"
+            entries += f"/Filter /CCITTFaxDecode /DecodeParms << {parameters} >>"
+            return PageImage(entries, code, frame.size, 1, dpi)
     entries += "/Filter /FlateDecode"
     return PageImage(entries, zlib.compress(frame.tobytes(), FLATE_LEVEL), frame.size, 1, dpi)
 
@@ -283,7 +288,10 @@ def _group4(frame: Image.Image) -> bytes:
     """A 1-bit image coded CCITT Group 4 (T.6) by libtiff, through Pillow:
     written as a one-strip TIFF in memory, whose strip is the code."""
     tiff = io.BytesIO()
-    frame.save(tiff, "TIFF", compression="group4", tiffinfo={ROWS_PER_STRIP: frame.height})
+    # A copy: saving a TIFF frame itself carries its tags over, and a source's
+    # FillOrder 2 (bits in reverse, as some fax software writes) would make
+    # libtiff reverse the code, which PDF reads in the usual order.
+    frame.copy().save(tiff, "TIFF", compression="group4", tiffinfo={ROWS_PER_STRIP: frame.height})
     tiff.seek(0)
     with TiffImagePlugin.TiffImageFile(tiff) as written:
         (offset,), (length,) = written.tag_v2[STRIP_OFFSETS], written.tag_v2[STRIP_BYTE_COUNTS]
