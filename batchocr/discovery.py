@@ -62,6 +62,7 @@ class Problem(NamedTuple):
 
     rel: str
     message: str
+    unseen: bool = False  # files may be there that discovery could not see (a folder it could not list)
 
 
 class Skipped(NamedTuple):
@@ -135,7 +136,7 @@ def _walk(
     try:
         entries = sorted(os.scandir(directory), key=lambda e: os.fsencode(e.name))
     except OSError as exc:
-        yield Problem(rel_dir.rstrip(os.sep) or ".", f"cannot list directory: {exc.strerror or exc}")
+        yield Problem(rel_dir.rstrip(os.sep) or ".", f"cannot list directory: {exc.strerror or exc}", unseen=True)
         return
     for entry in entries:
         if entry.name.startswith("."):

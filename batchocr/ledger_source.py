@@ -62,6 +62,7 @@ class DiscoveryStats:
     superseded: int = 0  # records made obsolete (vanished pages)
     problems: list[tuple[str, str]] = field(default_factory=list)  # first SHOWN_PROBLEMS
     problem_count: int = 0
+    unseen_folders: int = 0  # folders not listed (or discovery failed): files there are unseen, not gone
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), the first MAX_SKIPPED_LISTED
     skipped_by_kind: Counter = field(default_factory=Counter)  # every skipped file, by extension
     complete: bool = False  # discovery reached its end
@@ -115,7 +116,7 @@ class LedgerSource:
             if batch and not self._put(batch):
                 return
         except Exception as exc:  # never die silently: the run says discovery failed
-            self._put([Problem(".", f"discovery failed: {type(exc).__name__}: {exc}")])
+            self._put([Problem(".", f"discovery failed: {type(exc).__name__}: {exc}", unseen=True)])
         self._put(_DONE)
 
     def _put(self, item) -> bool:
@@ -209,6 +210,7 @@ class LedgerSource:
         for entry in batch:
             if isinstance(entry, Problem):
                 self.stats.problem_count += 1
+                self.stats.unseen_folders += entry.unseen
                 if len(self.stats.problems) < SHOWN_PROBLEMS:
                     self.stats.problems.append((entry.rel, entry.message))
             elif isinstance(entry, Skipped):

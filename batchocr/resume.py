@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchocr import plural
 from batchocr.assembly import remove_outputs
 from batchocr.errors import ConfigError
 from batchocr.fingerprint import digest, same_as_far_as_known, settings_fingerprint
@@ -158,7 +159,9 @@ def finish_resume(resume: Resume, found: DiscoveryStats, sink, drop_missing: boo
         summary["present_generation"] = ledger.generation  # for report: pages seen since are present
         gone, files = ledger.gone(ledger.generation, SHOWN_GONE_FILES)
         summary.update(gone_pages=gone, gone_files=files, gone_dropped=False)
-        if gone and drop_missing:
+        if gone and drop_missing and found.unseen_folders:  # what discovery missed is not gone
+            summary["gone_not_dropped"] = f"{plural.count(found.unseen_folders, 'folder')} could not be listed"
+        elif gone and drop_missing:
             summary["gone_outputs_removed"] = remove_outputs(resume.out_dir, ledger.gone_outputs(ledger.generation))
             ledger.drop_gone(ledger.generation)
             ledger.set_meta("superseded", int(ledger.meta("superseded") or 0) + gone)

@@ -340,7 +340,9 @@ def _resume_lines(info: dict[str, Any]) -> list[str]:
     if gone:
         files = ", ".join(resume.get("gone_files", []))
         verb = "kept; --drop-missing drops them"
-        if resume.get("gone_dropped"):
+        if resume.get("gone_not_dropped"):
+            verb = f"kept, not dropped: {resume['gone_not_dropped']}, so they may be there still"
+        elif resume.get("gone_dropped"):
             removed = resume.get("gone_outputs_removed") or 0
             verb = "records dropped (--drop-missing)" + (f", {removed} of their outputs removed" if removed else "")
         lines.append(f"{gone} pages of files no longer present ({verb}): {files}")

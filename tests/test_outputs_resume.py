@@ -179,3 +179,42 @@ def test_drop_missing_drops_the_outputs_of_files_gone_too(tmp_path):
     assert "2 of their outputs removed" in dropped.stderr
     again = run(source, out, *args)  # nothing is written back
     assert not (out / "txt" / "sub" / "gone.png.txt").exists() and again.returncode == 0
+
+
+UNLISTABLE = """
+import errno, os, sys
+real = os.scandir
+def scandir(path="."):
+    if os.path.basename(os.fspath(path)) == "sub":  # as a flaky NFS mount fails
+        raise OSError(errno.EIO, "Input/output error", path)
+    return real(path)
+os.scandir = scandir
+from batchocr.cli import main
+sys.argv[0] = "batchocr"
+main()
+"""
+
+
+def test_drop_missing_drops_nothing_when_a_folder_could_not_be_listed(tmp_path):
+    """Files in a folder discovery could not list are not gone, only unseen:
+    --drop-missing must keep their records and outputs, and say why."""
+    source = tmp_path / "in"
+    text_page(source / "kept.png", ["kept"])
+    text_page(source / "sub" / "unseen.png", ["unseen"])
+    out = tmp_path / "out"
+    args = ("--formats", "txt", "--engine", "fault_engines:FakeEngine")
+    assert run(source, out, *args).returncode == 0
+    script = tmp_path / "unlistable.py"
+    script.write_text(UNLISTABLE)
+    proc = subprocess.run(
+        [sys.executable, str(script), "run", str(source), "-o", str(out), *args, "--drop-missing"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=batchocr_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert "cannot list directory" in proc.stderr, proc.stderr
+    assert (out / "txt" / "sub" / "unseen.png.txt").exists()
+    assert {r["path"] for r in read_jsonl(out / "results.jsonl")} == {"kept.png", "sub/unseen.png"}
+    assert "not dropped: 1 folder could not be listed" in proc.stderr, proc.stderr
