@@ -283,11 +283,12 @@ def write_output(fmt: OutputFormat, doc: FileDocument, out_dir: Path) -> str:
     return path
 
 
-def remove_outputs(out_dir: Path, outputs: Iterable[tuple[str, str]]) -> int:
+def remove_outputs(out_dir: Path, outputs: Iterable[tuple[str, str]]) -> tuple[int, int]:
     """Delete these (path, format) outputs (of files dropped by --drop-missing);
-    returns how many were there.  A format this batchocr no longer has is
-    left alone."""
-    removed = 0
+    returns how many were removed and how many could not be (each of those
+    is left as it is; the others go on).  A format this batchocr no longer
+    has is left alone."""
+    removed = failed = 0
     for rel, name in outputs:
         if name not in format_names():
             continue
@@ -297,8 +298,10 @@ def remove_outputs(out_dir: Path, outputs: Iterable[tuple[str, str]]) -> int:
             removed += 1
         except FileNotFoundError:
             pass  # removed by hand already
+        except OSError:
+            failed += 1
         _remove_empty_folders(path.parent, stop=out_dir / name)
-    return removed
+    return removed, failed
 
 
 def _remove_empty_folders(folder: Path, stop: Path) -> None:

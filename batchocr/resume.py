@@ -162,7 +162,8 @@ def finish_resume(resume: Resume, found: DiscoveryStats, sink, drop_missing: boo
         if gone and drop_missing and found.unseen_folders:  # what discovery missed is not gone
             summary["gone_not_dropped"] = f"{plural.count(found.unseen_folders, 'folder')} could not be listed"
         elif gone and drop_missing:
-            summary["gone_outputs_removed"] = remove_outputs(resume.out_dir, ledger.gone_outputs(ledger.generation))
+            removed, failed = remove_outputs(resume.out_dir, ledger.gone_outputs(ledger.generation))
+            summary.update(gone_outputs_removed=removed, gone_outputs_not_removed=failed)
             ledger.drop_gone(ledger.generation)
             ledger.set_meta("superseded", int(ledger.meta("superseded") or 0) + gone)
             summary["gone_dropped"] = True

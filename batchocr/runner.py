@@ -182,7 +182,12 @@ def _finish_resume_best_effort(resume: Resume, source, sink: OutputSink, drop_mi
     try:
         return finish_resume(resume, source.stats, sink, drop_missing)
     except OSError as exc:  # e.g. no room to compact: the next run compacts
-        print(f"batchocr: warning: cannot compact {RESULTS}: {exc.strerror or exc}", file=sys.stderr)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(
+            f"batchocr: warning: after the run, cannot compact {RESULTS} or drop what is gone{where}: "
+            f"{exc.strerror or exc}; the next run tries again",
+            file=sys.stderr,
+        )
         return {"error": str(exc)}
 
 
@@ -345,6 +350,8 @@ def _resume_lines(info: dict[str, Any]) -> list[str]:
         elif resume.get("gone_dropped"):
             removed = resume.get("gone_outputs_removed") or 0
             verb = "records dropped (--drop-missing)" + (f", {removed} of their outputs removed" if removed else "")
+            if resume.get("gone_outputs_not_removed"):
+                verb += f", {resume['gone_outputs_not_removed']} could not be (permissions?)"
         lines.append(f"{gone} pages of files no longer present ({verb}): {files}")
     if resume.get("lost_records"):
         lines.append(f"{resume['lost_records']} records were cut from {RESULTS} during the run: run again to redo them")

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import batchocr_env, read_jsonl, text_page
+from conftest import RunResult, batchocr_env, read_jsonl, text_page
 from PIL import Image
 from test_outputs import run
 
@@ -218,3 +218,44 @@ def test_drop_missing_drops_nothing_when_a_folder_could_not_be_listed(tmp_path):
     assert (out / "txt" / "sub" / "unseen.png.txt").exists()
     assert {r["path"] for r in read_jsonl(out / "results.jsonl")} == {"kept.png", "sub/unseen.png"}
     assert "not dropped: 1 folder could not be listed" in proc.stderr, proc.stderr
+
+
+UNDELETABLE = """
+import errno, pathlib, sys
+real = pathlib.Path.unlink
+def unlink(self, missing_ok=False):
+    if self.name == "b.png.txt":
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+    return real(self, missing_ok)
+pathlib.Path.unlink = unlink
+from batchocr.cli import main
+sys.argv[0] = "batchocr"
+main()
+"""
+
+
+def test_an_output_that_cannot_be_removed_does_not_stop_the_others(tmp_path):
+    source = tmp_path / "in"
+    for name in ("a.png", "b.png", "c.png"):
+        text_page(source / name, [name])
+    out = tmp_path / "out"
+    args = ("--formats", "txt", "--engine", "fault_engines:FakeEngine")
+    assert run(source, out, *args).returncode == 0
+    (source / "b.png").unlink()
+    (source / "c.png").unlink()
+    script = tmp_path / "undeletable.py"
+    script.write_text(UNDELETABLE)
+    proc = subprocess.run(
+        [sys.executable, str(script), "run", str(source), "-o", str(out), *args, "--drop-missing"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=batchocr_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (out / "txt").iterdir()) == ["a.png.txt", "b.png.txt"]  # c's removed
+    resume = RunResult(0, "", "", out).run_info()["resume"]
+    assert (resume["gone_outputs_removed"], resume["gone_outputs_not_removed"]) == (1, 1)
+    assert {r["path"] for r in read_jsonl(out / "results.jsonl")} == {"a.png"}  # the records dropped all the same
+    assert "1 of their outputs removed, 1 could not be" in proc.stderr, proc.stderr
