@@ -166,6 +166,8 @@ class Supervisor:
 
     # --- the loop ------------------------------------------------------------
     def _initial_workers(self) -> int:
+        if self.scheduler.stopping:  # stop() came before run()
+            return 0
         workers = self.settings.workers or self.transport.default_workers()
         pending = self.scheduler.known_pending()
         return workers if pending is None else min(workers, pending)
