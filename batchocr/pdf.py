@@ -39,6 +39,7 @@ HEADER_BYTES = 1024  # the signature may follow some junk (the PDF spec allows i
 MIN_TEXT_CHARS = 20
 MIN_WORDLIKE_SHARE = 0.6
 POINTS_PER_INCH = 72
+LINE_END_HYPHEN = "\x02"  # PDFium's code for a hyphen that ends a line (the lines it joins)
 
 
 class PdfPageError(Exception):
@@ -172,18 +173,17 @@ def _text_layer(page, width: int, height: int) -> tuple[str, list[TextLine]] | N
         page.set_rotation(rotation)
 
 
-def _upright_rotation(raw, textpage, sample: int = 200) -> int:
+def _upright_rotation(raw, textpage) -> int:
     """The /Rotate under which most of the page's text stands upright, from
-    the angles of its first ``sample`` visible characters (PDFium measures
-    them clockwise, in the page's own space)."""
+    the angles of all its visible characters (PDFium measures them
+    clockwise, in the page's own space).  All: a long sideways margin note
+    typed first must not outvote the body (~7 ms for 5,000 characters)."""
     turns: Counter[int] = Counter()
     for index in range(textpage.count_chars()):
         if not chr(raw.FPDFText_GetUnicode(textpage.raw, index) or 32).isspace():
             angle = raw.FPDFText_GetCharAngle(textpage.raw, index)
             if angle >= 0:  # -1: PDFium could not tell
                 turns[round(math.degrees(angle) / 90) % 4] += 1
-            if turns.total() >= sample:
-                break
     return (-turns.most_common(1)[0][0]) % 4 * 90 if turns else 0
 
 
@@ -207,9 +207,13 @@ def text_lines(textpage, to_pixels: Callable[[list[float]], tuple[int, int, int,
     as rendered (origin top left, as OCR boxes are).
 
     Words are the runs of characters between spaces, lines end at the line
-    breaks PDFium reports.  A word's box is the union of its characters'
-    boxes in page space, mapped to pixels by ``to_pixels`` (see
-    ``_page_to_pixels``).  No confidence: the text is exact."""
+    breaks PDFium reports, and at a hyphen that ends a line (PDFium reports
+    it as U+0002 and joins the lines; it is kept as printed, ``-`` and a
+    line break).  A character outside the page as shown (cut off by the
+    CropBox, or off the page) is left out, as a viewer shows it.  A word's
+    box is the union of its characters' boxes in page space, mapped to
+    pixels by ``to_pixels`` (see ``_page_to_pixels``).  No confidence: the
+    text is exact."""
     import pypdfium2.raw as raw
 
     lines: list[TextLine] = []
@@ -240,12 +244,16 @@ def text_lines(textpage, to_pixels: Callable[[list[float]], tuple[int, int, int,
         char = chr(raw.FPDFText_GetUnicode(textpage.raw, index) or 32)
         if char in "\r\n":
             end_line()
-        elif char.isspace() or unicodedata.category(char) == "Cc":
+        elif char != LINE_END_HYPHEN and (char.isspace() or unicodedata.category(char) == "Cc"):
             end_word()
         else:
             left, bottom, right, top = textpage.get_charbox(index)
-            box[:] = [min(box[0], left), min(box[1], bottom), max(box[2], right), max(box[3], top)]
-            chars.append(char)
+            x0, y0, x1, y1 = to_pixels([left, bottom, right, top])
+            if x0 < x1 and y0 < y1:  # shown on the page
+                box[:] = [min(box[0], left), min(box[1], bottom), max(box[2], right), max(box[3], top)]
+                chars.append("-" if char == LINE_END_HYPHEN else char)
+            if char == LINE_END_HYPHEN:
+                end_line()
     end_line()
     return lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pypdfium2 as pdfium
 import pytest
-from pdfs import text_pdf
+from pdfs import blocks_pdf, text_block, text_pdf
 
 from batchocr.pdf import PdfReader
 
@@ -50,3 +50,33 @@ def test_a_turned_page_reads_in_the_order_it_was_written(tmp_path, rotation, ang
     assert page.text is not None and page.text.split() == " ".join(MINUTES).split()
     assert [line.text for line in page.lines] == MINUTES
     assert (page.width > page.height) == (rotation in (90, 270))  # the size as shown, rotation and all
+
+
+def test_a_word_hyphenated_at_a_line_end_keeps_its_hyphen_and_its_lines(tmp_path):
+    """PDFium reports a hyphen that ends a line as U+0002 and joins the lines:
+    the text keeps the hyphen and the line break, as printed."""
+    lines = ["This is a fairly long exam-", "ple of hyphen-", "ation in running text here"]
+    path = text_pdf(tmp_path / "hyphens.pdf", [lines])
+    page = PdfReader().page(str(path), 1, dpi=100, max_pixels=10**8, use_text=True)
+    assert page.text == "\n".join(lines)
+    assert [line.text for line in page.lines] == lines
+
+
+def test_text_outside_the_crop_box_is_not_read(tmp_path):
+    """Text a viewer does not show (cut off by the CropBox) is no part of the page's text."""
+    lines = ["A line that shows on the page", "and a second one", *[""] * 30, "HIDDEN BELOW THE CROP BOX"]
+    path = text_pdf(tmp_path / "cropped.pdf", [lines], crop_box=(0, 300, 612, 792))
+    page = PdfReader().page(str(path), 1, dpi=100, max_pixels=10**8, use_text=True)
+    assert page.text == "A line that shows on the page\nand a second one"
+    assert all(x0 < x1 and y0 < y1 for line in page.lines for x0, y0, x1, y1 in [line.bbox])
+
+
+def test_the_text_direction_is_the_whole_pages_not_its_first_characters(tmp_path):
+    """A long sideways margin stamp (as arXiv prints) typed before an upright
+    body must not turn the body's reading: the direction most characters
+    have, over the whole page, wins."""
+    stamp = text_block(["arXiv:2101.00001v1 [cs.CL] 1 Jan 2021 " * 6], angle=90, origin=(30, 100), font_size=6)
+    body = ["Upright body text, line one", "Upright body text, line two", "Upright body, line three"] * 4
+    path = blocks_pdf(tmp_path / "stamped.pdf", [stamp, text_block(body)])
+    page = PdfReader().page(str(path), 1, dpi=100, max_pixels=10**8, use_text=True)
+    assert [line.text for line in page.lines if line.text.startswith("Upright")] == body
