@@ -181,17 +181,26 @@ def test_drop_missing_drops_the_outputs_of_files_gone_too(tmp_path):
     assert not (out / "txt" / "sub" / "gone.png.txt").exists() and again.returncode == 0
 
 
+def run_patched(patch: str, tmp_path: Path, source: Path, out: Path, *args: str) -> RunResult:
+    """``batchocr run`` with ``patch`` (Python) applied first, in the
+    supervisor's process: a fault the file system will not give on demand."""
+    script = tmp_path / "patched.py"
+    script.write_text(f"{patch}\nimport sys\nfrom batchocr.cli import main\nsys.argv[0] = 'batchocr'\nmain()\n")
+    command = [sys.executable, str(script), "run", str(source), "-o", str(out), *args]
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env=batchocr_env(tmp_path), cwd=tmp_path
+    )
+    return RunResult(proc.returncode, proc.stdout, proc.stderr, out)
+
+
 UNLISTABLE = """
-import errno, os, sys
+import errno, os
 real = os.scandir
 def scandir(path="."):
     if os.path.basename(os.fspath(path)) == "sub":  # as a flaky NFS mount fails
         raise OSError(errno.EIO, "Input/output error", path)
     return real(path)
 os.scandir = scandir
-from batchocr.cli import main
-sys.argv[0] = "batchocr"
-main()
 """
 
 
@@ -204,33 +213,21 @@ def test_drop_missing_drops_nothing_when_a_folder_could_not_be_listed(tmp_path):
     out = tmp_path / "out"
     args = ("--formats", "txt", "--engine", "fault_engines:FakeEngine")
     assert run(source, out, *args).returncode == 0
-    script = tmp_path / "unlistable.py"
-    script.write_text(UNLISTABLE)
-    proc = subprocess.run(
-        [sys.executable, str(script), "run", str(source), "-o", str(out), *args, "--drop-missing"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=batchocr_env(tmp_path),
-        cwd=tmp_path,
-    )
-    assert "cannot list directory" in proc.stderr, proc.stderr
+    result = run_patched(UNLISTABLE, tmp_path, source, out, *args, "--drop-missing")
+    assert "cannot list directory" in result.stderr, result.stderr
     assert (out / "txt" / "sub" / "unseen.png.txt").exists()
-    assert {r["path"] for r in read_jsonl(out / "results.jsonl")} == {"kept.png", "sub/unseen.png"}
-    assert "not dropped: 1 folder could not be listed" in proc.stderr, proc.stderr
+    assert {r["path"] for r in result.results()} == {"kept.png", "sub/unseen.png"}
+    assert "not dropped: 1 folder could not be listed" in result.stderr, result.stderr
 
 
 UNDELETABLE = """
-import errno, pathlib, sys
+import errno, pathlib
 real = pathlib.Path.unlink
 def unlink(self, missing_ok=False):
     if self.name == "b.png.txt":
         raise PermissionError(errno.EACCES, "Permission denied", str(self))
     return real(self, missing_ok)
 pathlib.Path.unlink = unlink
-from batchocr.cli import main
-sys.argv[0] = "batchocr"
-main()
 """
 
 
@@ -243,19 +240,10 @@ def test_an_output_that_cannot_be_removed_does_not_stop_the_others(tmp_path):
     assert run(source, out, *args).returncode == 0
     (source / "b.png").unlink()
     (source / "c.png").unlink()
-    script = tmp_path / "undeletable.py"
-    script.write_text(UNDELETABLE)
-    proc = subprocess.run(
-        [sys.executable, str(script), "run", str(source), "-o", str(out), *args, "--drop-missing"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=batchocr_env(tmp_path),
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
+    result = run_patched(UNDELETABLE, tmp_path, source, out, *args, "--drop-missing")
+    assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (out / "txt").iterdir()) == ["a.png.txt", "b.png.txt"]  # c's removed
-    resume = RunResult(0, "", "", out).run_info()["resume"]
+    resume = result.run_info()["resume"]
     assert (resume["gone_outputs_removed"], resume["gone_outputs_not_removed"]) == (1, 1)
-    assert {r["path"] for r in read_jsonl(out / "results.jsonl")} == {"a.png"}  # the records dropped all the same
-    assert "1 of their outputs removed, 1 could not be" in proc.stderr, proc.stderr
+    assert {r["path"] for r in result.results()} == {"a.png"}  # the records dropped all the same
+    assert "1 of their outputs removed, 1 could not be" in result.stderr, result.stderr
